@@ -116,7 +116,7 @@ Deno.test("DaemonPublisher retries once on a new connection when the old one bro
 Deno.test("DaemonPublisher returns false within connectionTimeout when the daemon stops reading", async () => {
   await using dir = await withTmpDir();
   const warnings: string[] = [];
-  await using server = FakeCommandServer.start(dir.path, { read: false });
+  await using _server = FakeCommandServer.start(dir.path, { read: false });
   await using publisher = new DaemonPublisher({
     socketDir: dir.path,
     connectionTimeout: 200,
@@ -224,7 +224,7 @@ Deno.test("DaemonPublisher.close() flushes queued messages and later publishes r
 
 Deno.test("DaemonPublisher stops publishing when its signal aborts", async () => {
   await using dir = await withTmpDir();
-  await using server = FakeCommandServer.start(dir.path, { read: false });
+  await using _server = FakeCommandServer.start(dir.path, { read: false });
   const controller = new AbortController();
   await using publisher = new DaemonPublisher({
     socketDir: dir.path,
