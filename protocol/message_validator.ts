@@ -207,7 +207,7 @@ export function validatePayload<K extends MessageTypeName = MessageTypeName>(
     return {
       ok: false,
       error: new MessageValidationError(
-        `Invalid message: payload type '${message.payload.type}' is not a known type`,
+        `Invalid message: field 'payload.type' is not a known type, received '${message.payload.type}'`,
         { reason: "unknown_payload_type", field: "payload.type" },
       ),
     };

@@ -98,6 +98,7 @@ export {
   type MessageTypeName,
   type OperationRecord,
   type OperationStatus,
+  type OperationStatusResult,
   type QueryResultMap,
   QueryType,
   type QueryTypeName,
