@@ -1,0 +1,47 @@
+/** Counters fed to the status query. Names are snake_case, as on the wire. */
+export class Counters {
+  messagesIn = 0;
+  messagesRouted = 0;
+  framesOut = 0;
+  bytesOut = 0;
+  payloadInvalid = 0;
+  rejectedEventTypes = 0;
+  slowSubscribersDropped = 0;
+  connectionsAccepted = 0;
+  queries = 0;
+  queryErrors = 0;
+  staleOperations = 0;
+  readonly badFrames = new Map<string, number>();
+  readonly messagesInByType = new Map<string, number>();
+  readonly framesOutByType = new Map<string, number>();
+
+  bad(reason: string): void {
+    this.badFrames.set(reason, (this.badFrames.get(reason) ?? 0) + 1);
+  }
+
+  toJSON(open: { publishers: number; subscribers: number; queryClients: number }): Record<
+    string,
+    number | Record<string, number>
+  > {
+    return {
+      messages_in: this.messagesIn,
+      messages_routed: this.messagesRouted,
+      frames_out: this.framesOut,
+      bytes_out: this.bytesOut,
+      bad_frames: Object.fromEntries(this.badFrames),
+      bad_frames_total: [...this.badFrames.values()].reduce((a, b) => a + b, 0),
+      payload_invalid: this.payloadInvalid,
+      rejected_event_types: this.rejectedEventTypes,
+      slow_subscribers_dropped: this.slowSubscribersDropped,
+      connections_accepted: this.connectionsAccepted,
+      publishers_connected: open.publishers,
+      subscribers_connected: open.subscribers,
+      query_clients_connected: open.queryClients,
+      queries: this.queries,
+      query_errors: this.queryErrors,
+      stale_operations: this.staleOperations,
+      messages_in_by_type: Object.fromEntries(this.messagesInByType),
+      frames_out_by_type: Object.fromEntries(this.framesOutByType),
+    };
+  }
+}

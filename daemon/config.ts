@@ -1,0 +1,252 @@
+import {
+  DEFAULT_MAX_MESSAGE_SIZE,
+  defaultSocketDir,
+  defaultStateDir,
+  SocketNames,
+} from "../protocol/mod.ts";
+
+/** The log levels, least severe first. @example
+ * ```ts
+ * import type { LogLevel } from "@dotfiles/daemon/daemon";
+ * import assert from "node:assert/strict";
+ *
+ * const l: LogLevel = "info";
+ * assert.equal(l, "info");
+ * ```
+ */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** The log line formats. @example
+ * ```ts
+ * import type { LogFormat } from "@dotfiles/daemon/daemon";
+ * import assert from "node:assert/strict";
+ *
+ * const f: LogFormat = "json";
+ * assert.equal(f, "json");
+ * ```
+ */
+export type LogFormat = "text" | "json";
+
+/**
+ * Options of {@linkcode DotfilesDaemon}: the seed design's `DaemonConfig`
+ * fields in camelCase (durations in milliseconds), plus the daemon's limits.
+ *
+ * @example
+ * ```ts
+ * import type { DaemonOptions } from "@dotfiles/daemon/daemon";
+ * import assert from "node:assert/strict";
+ *
+ * const options: DaemonOptions = { socketDir: "/tmp/sockets", persist: false };
+ * assert.equal(options.persist, false);
+ * ```
+ */
+export interface DaemonOptions {
+  /**
+   * Where the sockets live.
+   *
+   * @default {"$XDG_CACHE_HOME/dotfiles/sockets, else ~/.cache/dotfiles/sockets"}
+   */
+  socketDir?: string;
+  /**
+   * Where the state database lives.
+   *
+   * @default {"$XDG_STATE_HOME/dotfiles/daemon, else ~/.local/state/dotfiles/daemon"}
+   */
+  stateDir?: string;
+  /**
+   * Keep state, operations and history in `<stateDir>/state.db`; when false
+   * they live in memory only.
+   *
+   * @default {true}
+   */
+  persist?: boolean;
+  /** @default {"command.sock"} */
+  commandSocketName?: string;
+  /** @default {"query.sock"} */
+  querySocketName?: string;
+  /** @default {"_events.sock"} */
+  eventSocketSuffix?: string;
+  /**
+   * The largest frame body accepted, in bytes.
+   *
+   * @default {1048576}
+   */
+  maxMessageSize?: number;
+  /**
+   * Milliseconds a query client may take to send a whole frame once it has
+   * started one, and the bound on flushing at shutdown.
+   *
+   * @default {5000}
+   */
+  connectionTimeout?: number;
+  /**
+   * Event types created at start-up, so monitors can connect before the
+   * first event.
+   *
+   * @default {[]}
+   */
+  eventTypes?: string[];
+  /**
+   * At most this many event types; further new types are rejected.
+   *
+   * @default {256}
+   */
+  maxEventTypes?: number;
+  /**
+   * Bytes queued for one subscriber before it is disconnected as stalled.
+   *
+   * @default {8388608}
+   */
+  subscriberBufferSize?: number;
+  /**
+   * Routed messages kept per event type for `get_event_history`.
+   *
+   * @default {1000}
+   */
+  historyLimit?: number;
+  /**
+   * Finished operations kept.
+   *
+   * @default {1000}
+   */
+  operationRetention?: number;
+  /**
+   * Milliseconds without an update after which a running operation is
+   * marked failed with `error_code` `STALE`.
+   *
+   * @default {1800000}
+   */
+  staleAfter?: number;
+  /**
+   * Refuse messages whose payload fails its type's schema (or whose type is
+   * unknown). By default only the envelope is checked, as the first
+   * implementation did.
+   *
+   * @default {false}
+   */
+  strictPayloads?: boolean;
+  /** @default {"info"} */
+  logLevel?: LogLevel;
+  /** @default {"text"} */
+  logFormat?: LogFormat;
+  /**
+   * Receives each log line; defaults to writing it to stderr.
+   */
+  logSink?: (line: string) => void;
+}
+
+/** Every option resolved to its value. @example
+ * ```ts
+ * import { resolveDaemonConfig } from "@dotfiles/daemon/daemon";
+ * import assert from "node:assert/strict";
+ *
+ * const config = resolveDaemonConfig({ socketDir: "/tmp/s", stateDir: "/tmp/t" });
+ * assert.equal(config.maxMessageSize, 1048576);
+ * ```
+ */
+export type DaemonConfig =
+  & Required<Omit<DaemonOptions, "logSink">>
+  & Pick<DaemonOptions, "logSink">;
+
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(
+      `Cannot configure daemon: '${name}' must be a positive integer, received ${value}`,
+    );
+  }
+  return value;
+}
+
+function socketName(name: string, value: string): string {
+  if (!/^[A-Za-z0-9_.-]+$/.test(value)) {
+    throw new TypeError(
+      `Cannot configure daemon: '${name}' must be a plain file name, received ${
+        JSON.stringify(value)
+      }`,
+    );
+  }
+  return value;
+}
+
+function absolute(name: string, value: string): string {
+  if (!value.startsWith("/")) {
+    throw new TypeError(
+      `Cannot configure daemon: '${name}' must be an absolute path, received '${value}'`,
+    );
+  }
+  return value.length > 1 ? value.replace(/\/+$/, "") : value;
+}
+
+/**
+ * Applies the defaults to {@linkcode DaemonOptions} and checks every value.
+ *
+ * @param options The options.
+ * @returns The complete configuration.
+ * @throws {RangeError} When a limit is not a positive integer.
+ * @throws {TypeError} When a directory is relative or a name is not a plain file name.
+ *
+ * @example
+ * ```ts
+ * import { resolveDaemonConfig } from "@dotfiles/daemon/daemon";
+ * import assert from "node:assert/strict";
+ *
+ * assert.throws(() => resolveDaemonConfig({ socketDir: "/s", stateDir: "/t", maxMessageSize: 0 }), RangeError);
+ * ```
+ */
+export function resolveDaemonConfig(options: DaemonOptions = {}): DaemonConfig {
+  const {
+    socketDir = defaultSocketDir((name) => Deno.env.get(name)),
+    stateDir = defaultStateDir((name) => Deno.env.get(name)),
+    persist = true,
+    commandSocketName = SocketNames.COMMAND,
+    querySocketName = SocketNames.QUERY,
+    eventSocketSuffix = SocketNames.EVENT_SUFFIX,
+    maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE,
+    connectionTimeout = 5000,
+    eventTypes = [],
+    maxEventTypes = 256,
+    subscriberBufferSize = 8 * 1024 * 1024,
+    historyLimit = 1000,
+    operationRetention = 1000,
+    staleAfter = 30 * 60 * 1000,
+    strictPayloads = false,
+    logLevel = "info",
+    logFormat = "text",
+    logSink,
+  } = options;
+  if (maxMessageSize > 0xffffffff) {
+    throw new RangeError(
+      `Cannot configure daemon: 'maxMessageSize' must be at most 4294967295, received ${maxMessageSize}`,
+    );
+  }
+  if (!["debug", "info", "warn", "error"].includes(logLevel)) {
+    throw new TypeError(
+      `Cannot configure daemon: 'logLevel' must be debug, info, warn or error, received '${logLevel}'`,
+    );
+  }
+  if (!["text", "json"].includes(logFormat)) {
+    throw new TypeError(
+      `Cannot configure daemon: 'logFormat' must be text or json, received '${logFormat}'`,
+    );
+  }
+  return {
+    socketDir: absolute("socketDir", socketDir),
+    stateDir: absolute("stateDir", stateDir),
+    persist,
+    commandSocketName: socketName("commandSocketName", commandSocketName),
+    querySocketName: socketName("querySocketName", querySocketName),
+    eventSocketSuffix: socketName("eventSocketSuffix", eventSocketSuffix),
+    maxMessageSize: positiveInteger("maxMessageSize", maxMessageSize),
+    connectionTimeout: positiveInteger("connectionTimeout", connectionTimeout),
+    eventTypes: [...eventTypes],
+    maxEventTypes: positiveInteger("maxEventTypes", maxEventTypes),
+    subscriberBufferSize: positiveInteger("subscriberBufferSize", subscriberBufferSize),
+    historyLimit: positiveInteger("historyLimit", historyLimit),
+    operationRetention: positiveInteger("operationRetention", operationRetention),
+    staleAfter: positiveInteger("staleAfter", staleAfter),
+    strictPayloads,
+    logLevel,
+    logFormat,
+    ...(logSink ? { logSink } : {}),
+  };
+}

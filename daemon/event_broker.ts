@@ -1,0 +1,428 @@
+import { eventSocketPath, SocketNames } from "../protocol/mod.ts";
+import type { Counters } from "./_counters.ts";
+import type { Logger } from "./_logger.ts";
+import { STALL_MS, Subscriber, type SubscriberEnd } from "./_subscriber.ts";
+import { listenUnix } from "./_unix.ts";
+
+/**
+ * Options of {@linkcode EventBroker}.
+ *
+ * @example
+ * ```ts
+ * import type { EventBrokerOptions } from "@dotfiles/daemon/daemon";
+ * import assert from "node:assert/strict";
+ *
+ * const o: EventBrokerOptions = { socketDir: "/tmp/s" };
+ * assert.equal(o.socketDir, "/tmp/s");
+ * ```
+ */
+export interface EventBrokerOptions {
+  /** The socket directory (absolute). */
+  socketDir: string;
+  /** @default {"_events.sock"} */
+  eventSocketSuffix?: string;
+  /** @default {"events.sock"} */
+  firehoseSocketName?: string;
+  /** @default {256} */
+  maxEventTypes?: number;
+  /** Bytes queued per subscriber before it is cut off. @default {8388608} */
+  subscriberBufferSize?: number;
+  /** @internal The daemon's logger. */
+  logger?: Logger;
+  /** @internal The daemon's counters. */
+  counters?: Counters;
+}
+
+interface Channel {
+  eventType: string | null;
+  path: string;
+  listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr>;
+  subscribers: Set<Subscriber>;
+}
+
+/**
+ * Owns the event sockets: `<type>_events.sock`, created on demand, and the
+ * firehose `events.sock` that carries every type. Broadcasting queues one
+ * shared frame on every subscriber of the type and of the firehose; each
+ * subscriber writes on its own, so a slow one delays nobody. A subscriber
+ * whose queue passes half its limit makes {@linkcode EventBroker.pressured}
+ * true until it catches up or stalls; one that reaches the limit is cut off.
+ *
+ * @example Route a frame to a subscriber
+ * ```ts
+ * import { EventBroker } from "@dotfiles/daemon/daemon";
+ * import { encodeFrame } from "@dotfiles/daemon/protocol";
+ * import assert from "node:assert/strict";
+ *
+ * const socketDir = await Deno.makeTempDir();
+ * const broker = new EventBroker({ socketDir });
+ * broker.openChannel("demo");
+ * const conn = await Deno.connect({ transport: "unix", path: broker.socketPath("demo") });
+ * while (broker.subscriberCount("demo") === 0) await new Promise((r) => setTimeout(r, 5));
+ * broker.broadcast("demo", encodeFrame({ hello: "world" }));
+ * const buffer = new Uint8Array(64);
+ * const n = await conn.read(buffer);
+ * assert.equal(new TextDecoder().decode(buffer.subarray(4, n!)), '{"hello":"world"}');
+ * conn.close();
+ * await broker.close(100);
+ * await Deno.remove(socketDir, { recursive: true });
+ * ```
+ */
+export class EventBroker {
+  #socketDir: string;
+  #suffix: string;
+  #maxTypes: number;
+  #bufferSize: number;
+  #logger: Logger | undefined;
+  #counters: Counters | undefined;
+  #channels = new Map<string, Channel>();
+  #firehose: Channel | null = null;
+  #firehoseName: string;
+  #pressured = new Set<Subscriber>();
+  #relief: PromiseWithResolvers<void> | null = null;
+  #nextId = 1;
+  #closed = false;
+  #accepting: Promise<void>[] = [];
+
+  /**
+   * Creates the broker; no socket is opened until asked.
+   *
+   * @param options Where and how.
+   */
+  constructor(options: EventBrokerOptions) {
+    const {
+      socketDir,
+      eventSocketSuffix = SocketNames.EVENT_SUFFIX,
+      firehoseSocketName = SocketNames.FIREHOSE,
+      maxEventTypes = 256,
+      subscriberBufferSize = 8 * 1024 * 1024,
+      logger,
+      counters,
+    } = options;
+    this.#socketDir = socketDir;
+    this.#suffix = eventSocketSuffix;
+    this.#firehoseName = firehoseSocketName;
+    this.#maxTypes = maxEventTypes;
+    this.#bufferSize = subscriberBufferSize;
+    this.#logger = logger;
+    this.#counters = counters;
+  }
+
+  /**
+   * The socket path of an event type.
+   *
+   * @param eventType A valid event type.
+   * @returns Its absolute socket path.
+   * @example
+   * ```ts
+   * import { EventBroker } from "@dotfiles/daemon/daemon";
+   * import assert from "node:assert/strict";
+   *
+   * assert.equal(new EventBroker({ socketDir: "/s" }).socketPath("x"), "/s/x_events.sock");
+   * ```
+   */
+  socketPath(eventType: string): string {
+    const path = eventSocketPath(this.#socketDir, eventType);
+    return this.#suffix === SocketNames.EVENT_SUFFIX
+      ? path
+      : path.slice(0, -SocketNames.EVENT_SUFFIX.length) + this.#suffix;
+  }
+
+  /**
+   * Whether the event type's socket is open.
+   *
+   * @param eventType The event type.
+   * @returns `true` when open.
+   * @example
+   * ```ts
+   * import { EventBroker } from "@dotfiles/daemon/daemon";
+   * import assert from "node:assert/strict";
+   *
+   * assert.equal(new EventBroker({ socketDir: "/s" }).has("x"), false);
+   * ```
+   */
+  has(eventType: string): boolean {
+    return this.#channels.has(eventType);
+  }
+
+  /**
+   * The event types whose sockets are open.
+   *
+   * @returns Their names, in creation order.
+   * @example
+   * ```ts
+   * import { EventBroker } from "@dotfiles/daemon/daemon";
+   * import assert from "node:assert/strict";
+   *
+   * assert.deepEqual(new EventBroker({ socketDir: "/s" }).eventTypes(), []);
+   * ```
+   */
+  eventTypes(): string[] {
+    return [...this.#channels.keys()];
+  }
+
+  /**
+   * Monitors connected to an event type's socket (not counting the firehose).
+   *
+   * @param eventType The event type.
+   * @returns The count, 0 for an unknown type.
+   * @example
+   * ```ts
+   * import { EventBroker } from "@dotfiles/daemon/daemon";
+   * import assert from "node:assert/strict";
+   *
+   * assert.equal(new EventBroker({ socketDir: "/s" }).subscriberCount("x"), 0);
+   * ```
+   */
+  subscriberCount(eventType: string): number {
+    return this.#channels.get(eventType)?.subscribers.size ?? 0;
+  }
+
+  /**
+   * Every connected monitor, the firehose's included.
+   *
+   * @returns The count.
+   * @example
+   * ```ts
+   * import { EventBroker } from "@dotfiles/daemon/daemon";
+   * import assert from "node:assert/strict";
+   *
+   * assert.equal(new EventBroker({ socketDir: "/s" }).totalSubscribers, 0);
+   * ```
+   */
+  get totalSubscribers(): number {
+    let n = this.#firehose?.subscribers.size ?? 0;
+    for (const channel of this.#channels.values()) n += channel.subscribers.size;
+    return n;
+  }
+
+  /**
+   * Opens `events.sock`, which receives every routed frame.
+   *
+   * @example
+   * ```ts ignore
+   * broker.openFirehose();
+   * ```
+   */
+  openFirehose(): void {
+    if (this.#firehose !== null || this.#closed) return;
+    const path = `${this.#socketDir}/${this.#firehoseName}`;
+    this.#firehose = this.#open(null, path);
+  }
+
+  /**
+   * Opens an event type's socket unless it is open already.
+   *
+   * @param eventType A valid event type.
+   * @returns `false` when `maxEventTypes` sockets are open already.
+   * @throws {TypeError} When the event type is invalid.
+   * @example
+   * ```ts ignore
+   * broker.openChannel("wallpaper");
+   * ```
+   */
+  openChannel(eventType: string): boolean {
+    if (this.#channels.has(eventType)) return true;
+    if (this.#closed) return false;
+    if (this.#channels.size >= this.#maxTypes) return false;
+    this.#channels.set(eventType, this.#open(eventType, this.socketPath(eventType)));
+    this.#logger?.info("event socket created", { event_type: eventType });
+    return true;
+  }
+
+  #open(eventType: string | null, path: string): Channel {
+    const listener = listenUnix(path);
+    const channel: Channel = { eventType, path, listener, subscribers: new Set() };
+    this.#accepting.push(this.#accept(channel));
+    return channel;
+  }
+
+  async #accept(channel: Channel): Promise<void> {
+    try {
+      for await (const conn of channel.listener) {
+        if (this.#closed) {
+          conn.close();
+          break;
+        }
+        this.#counters && this.#counters.connectionsAccepted++;
+        const sub = new Subscriber(
+          this.#nextId++,
+          channel.eventType ?? "*",
+          conn,
+          this.#bufferSize,
+          {
+            onPressure: (s) => this.#pressured.add(s),
+            onRelief: (s) => {
+              this.#pressured.delete(s);
+              if (this.#pressured.size === 0) this.#release();
+            },
+            onEnd: (s, reason, error) => this.#onEnd(channel, s, reason, error),
+          },
+        );
+        channel.subscribers.add(sub);
+        this.#logger?.debug("subscriber connected", { channel: sub.channel, id: sub.id });
+      }
+    } catch (error) {
+      if (!this.#closed) {
+        this.#logger?.error("event socket failed", { path: channel.path, error: String(error) });
+      }
+    }
+  }
+
+  #onEnd(channel: Channel, sub: Subscriber, reason: SubscriberEnd, error?: unknown): void {
+    channel.subscribers.delete(sub);
+    if (reason === "slow") {
+      this.#counters && this.#counters.slowSubscribersDropped++;
+      this.#logger?.warn("subscriber disconnected: queue limit reached", {
+        channel: sub.channel,
+        id: sub.id,
+        limit_bytes: this.#bufferSize,
+      });
+    } else if (reason === "error" && !this.#closed) {
+      this.#logger?.debug("subscriber connection failed", {
+        channel: sub.channel,
+        id: sub.id,
+        error: String(error),
+      });
+    } else {
+      this.#logger?.debug("subscriber disconnected", { channel: sub.channel, id: sub.id });
+    }
+  }
+
+  /**
+   * Queues a frame on every subscriber of the event type and of the firehose.
+   *
+   * @param eventType The message's event type.
+   * @param frame The complete frame; shared, never modified.
+   * @returns How many subscribers it was queued for.
+   * @example
+   * ```ts ignore
+   * broker.broadcast("wallpaper", encodeFrame(message));
+   * ```
+   */
+  broadcast(eventType: string, frame: Uint8Array): number {
+    let n = 0;
+    const channel = this.#channels.get(eventType);
+    if (channel !== undefined) {
+      for (const sub of channel.subscribers) {
+        sub.send(frame);
+        n++;
+      }
+    }
+    if (this.#firehose !== null) {
+      for (const sub of this.#firehose.subscribers) {
+        sub.send(frame);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /**
+   * Whether a subscriber that is still making progress has more than half
+   * its queue limit queued: the daemon then waits briefly before reading
+   * more from publishers.
+   *
+   * @returns `true` under pressure.
+   * @example
+   * ```ts
+   * import { EventBroker } from "@dotfiles/daemon/daemon";
+   * import assert from "node:assert/strict";
+   *
+   * assert.equal(new EventBroker({ socketDir: "/s" }).pressured, false);
+   * ```
+   */
+  get pressured(): boolean {
+    if (this.#pressured.size === 0) return false;
+    const now = performance.now();
+    for (const sub of this.#pressured) {
+      if (now - sub.lastProgressAt < STALL_MS) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Waits until no subscriber is under pressure, at most `maxMs`.
+   *
+   * @param maxMs The longest wait in milliseconds.
+   * @example
+   * ```ts
+   * import { EventBroker } from "@dotfiles/daemon/daemon";
+   *
+   * await new EventBroker({ socketDir: "/s" }).waitForRelief(10);
+   * ```
+   */
+  async waitForRelief(maxMs: number): Promise<void> {
+    if (!this.pressured) return;
+    this.#relief ??= Promise.withResolvers();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        this.#relief.promise,
+        new Promise<void>((resolve) => timer = setTimeout(resolve, maxMs)),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #release(): void {
+    this.#relief?.resolve();
+    this.#relief = null;
+  }
+
+  /**
+   * Stops accepting, flushes every queue for at most `drainMs`, then closes
+   * every connection and socket. Idempotent.
+   *
+   * @param drainMs How long to wait for queues to empty.
+   * @example
+   * ```ts
+   * import { EventBroker } from "@dotfiles/daemon/daemon";
+   *
+   * await new EventBroker({ socketDir: "/s" }).close(0);
+   * ```
+   */
+  async close(drainMs: number): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const channels = [...this.#channels.values(), ...this.#firehose ? [this.#firehose] : []];
+    for (const channel of channels) {
+      try {
+        channel.listener.close();
+      } catch {
+        // already closed
+      }
+    }
+    await Promise.allSettled(this.#accepting);
+    const subs = channels.flatMap((c) => [...c.subscribers]);
+    if (drainMs > 0 && subs.length > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.all(subs.map((s) => s.drained())),
+        new Promise<void>((resolve) => timer = setTimeout(resolve, drainMs)),
+      ]);
+      clearTimeout(timer);
+    }
+    for (const sub of subs) sub.end("shutdown");
+    this.#release();
+  }
+
+  /**
+   * Socket paths of every open event socket, the firehose's included.
+   *
+   * @returns The paths.
+   * @example
+   * ```ts
+   * import { EventBroker } from "@dotfiles/daemon/daemon";
+   * import assert from "node:assert/strict";
+   *
+   * assert.deepEqual(new EventBroker({ socketDir: "/s" }).socketPaths(), []);
+   * ```
+   */
+  socketPaths(): string[] {
+    return [...this.#channels.values(), ...this.#firehose ? [this.#firehose] : []].map((c) =>
+      c.path
+    );
+  }
+}
