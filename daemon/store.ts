@@ -89,8 +89,9 @@ export interface StoredHistoryEntry {
 }
 
 /**
- * Everything a store holds, as loaded at start-up. History is ordered by
- * event type, then `seq`; operations by `started_at`, then insertion.
+ * Everything a store holds, as loaded at start-up. Event types are ordered
+ * by name, history by event type, then `seq`; operations by `started_at`,
+ * then insertion.
  *
  * @example
  * ```ts
@@ -312,7 +313,9 @@ export class MemoryStore implements Store {
       )
       .map(({ op }) => ({ ...op }));
     return {
-      eventTypes: [...this.#eventTypes.values()].map((t) => ({ ...t })),
+      eventTypes: [...this.#eventTypes.values()]
+        .sort((a, b) => a.event_type < b.event_type ? -1 : a.event_type > b.event_type ? 1 : 0)
+        .map((t) => ({ ...t })),
       state: [...this.#state.values()].map((s) => ({ ...s })),
       operations,
       history,
