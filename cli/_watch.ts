@@ -1,0 +1,319 @@
+/**
+ * `watch EVENT_TYPE… | --all`: follows events through the monitor client
+ * (which reconnects and refills from history by `seq`) and prints them as
+ * `pretty`, `json` or `waybar`.
+ *
+ * @module
+ */
+
+import {
+  subscribe,
+  subscribeAll,
+  type Subscription,
+  type SubscriptionEvent,
+} from "../monitor/mod.ts";
+import { DaemonUnavailableError, isValidEventType, type Message } from "../protocol/mod.ts";
+import { PrettyRenderer } from "./_render_pretty.ts";
+import { WaybarRenderer } from "./_render_waybar.ts";
+import { snapshot } from "./_snapshot.ts";
+import { err, Exit, HELP, out, parse, PROG, socketDirOf, UsageError } from "./_usage.ts";
+
+const FORMATS = ["pretty", "json", "waybar"] as const;
+type Format = typeof FORMATS[number];
+
+/** Where `watch` output goes: one implementation per format. */
+interface Sink {
+  message(message: Message): Promise<void>;
+  snapshot(messages: Message[]): Promise<void>;
+  connected(up: boolean): Promise<void>;
+  gap(eventType: string, count: number): Promise<void>;
+  close(): void;
+}
+
+function jsonSink(): Sink {
+  let down = false;
+  return {
+    async message(message: Message): Promise<void> {
+      await out(JSON.stringify(message) + "\n");
+    },
+    async snapshot(messages: Message[]): Promise<void> {
+      if (messages.length === 0) return;
+      await out(messages.map((m) => JSON.stringify(m) + "\n").join(""));
+    },
+    connected(up: boolean): Promise<void> {
+      if (!up && !down) err(`${PROG} watch: the daemon is not answering; waiting for it`);
+      if (up && down) err(`${PROG} watch: connected`);
+      down = !up;
+      return Promise.resolve();
+    },
+    gap(eventType: string, count: number): Promise<void> {
+      err(`${PROG} watch: ${count} ${eventType} event(s) missed, no longer kept by the daemon`);
+      return Promise.resolve();
+    },
+    close(): void {},
+  };
+}
+
+function waybarSink(socketDir: string): Sink {
+  const renderer = new WaybarRenderer(socketDir);
+  let last = "";
+  async function emit(): Promise<void> {
+    const line = JSON.stringify(renderer.output());
+    if (line === last) return;
+    last = line;
+    await out(line + "\n");
+  }
+  return {
+    async message(message: Message): Promise<void> {
+      renderer.apply(message);
+      await emit();
+    },
+    async snapshot(messages: Message[]): Promise<void> {
+      renderer.reset();
+      for (const m of messages) renderer.apply(m);
+      await emit();
+    },
+    async connected(up: boolean): Promise<void> {
+      renderer.setConnected(up);
+      await emit();
+    },
+    gap(): Promise<void> {
+      return Promise.resolve();
+    },
+    close(): void {},
+  };
+}
+
+function plainSink(): Sink {
+  const renderer = new PrettyRenderer();
+  let down = false;
+  return {
+    async message(message: Message): Promise<void> {
+      const lines = renderer.plain(message);
+      if (lines.length > 0) await out(lines.join("\n") + "\n");
+    },
+    async snapshot(messages: Message[]): Promise<void> {
+      for (const m of messages) await this.message(m);
+    },
+    async connected(up: boolean): Promise<void> {
+      if (!up && !down) await out("-- daemon not answering, waiting\n");
+      if (up && down) await out("-- connected\n");
+      down = !up;
+    },
+    async gap(eventType: string, count: number): Promise<void> {
+      await out(`-- ${count} ${eventType} event(s) missed, no longer kept by the daemon\n`);
+    },
+    close(): void {},
+  };
+}
+
+async function liveSink(): Promise<Sink> {
+  // Loaded only for a live terminal, so pipes and tests never pull it in.
+  const { createLogUpdate } = await import("log-update");
+  const encoder = new TextEncoder();
+  // A minimal stream for log-update over Deno.stdout (no node:process).
+  const stdout = {
+    isTTY: true,
+    get columns(): number {
+      return Deno.consoleSize().columns;
+    },
+    get rows(): number {
+      return Deno.consoleSize().rows;
+    },
+    write(text: string): boolean {
+      let bytes = encoder.encode(text);
+      while (bytes.length > 0) bytes = bytes.subarray(Deno.stdout.writeSync(bytes));
+      return true;
+    },
+  };
+  const update = createLogUpdate(stdout as unknown as Parameters<typeof createLogUpdate>[0]);
+  const renderer = new PrettyRenderer({ color: true });
+  let timer: ReturnType<typeof setInterval> | undefined;
+  let down = false;
+  function draw(): void {
+    update(renderer.frame({ now: Date.now(), width: stdout.columns }));
+    if (renderer.operations.length > 0 && timer === undefined) {
+      timer = setInterval(draw, 1000);
+    } else if (renderer.operations.length === 0 && timer !== undefined) {
+      clearInterval(timer);
+      timer = undefined;
+    }
+  }
+  function persist(lines: string[]): void {
+    if (lines.length > 0) update.persist(lines.join("\n"));
+    draw();
+  }
+  return {
+    message(message: Message): Promise<void> {
+      persist(renderer.apply(message));
+      return Promise.resolve();
+    },
+    snapshot(messages: Message[]): Promise<void> {
+      persist(messages.flatMap((m) => renderer.apply(m)));
+      return Promise.resolve();
+    },
+    connected(up: boolean): Promise<void> {
+      if (!up && !down) persist(["-- daemon not answering, waiting"]);
+      if (up && down) persist(["-- connected"]);
+      down = !up;
+      return Promise.resolve();
+    },
+    gap(eventType: string, count: number): Promise<void> {
+      persist([`-- ${count} ${eventType} event(s) missed, no longer kept by the daemon`]);
+      return Promise.resolve();
+    },
+    close(): void {
+      if (timer !== undefined) clearInterval(timer);
+      timer = undefined;
+      update.done();
+    },
+  };
+}
+
+/**
+ * Interleaves several async iterables, in arrival order; ends when all end.
+ *
+ * @param iterables The sources.
+ * @returns One iterable of everything.
+ */
+async function* merge<T>(iterables: AsyncIterable<T>[]): AsyncGenerator<T> {
+  const iterators = iterables.map((it) => it[Symbol.asyncIterator]());
+  const pending = new Map<number, Promise<{ i: number; r: IteratorResult<T> }>>();
+  const pull = (i: number): void => {
+    pending.set(i, iterators[i]!.next().then((r) => ({ i, r })));
+  };
+  iterators.forEach((_, i) => pull(i));
+  try {
+    while (pending.size > 0) {
+      const { i, r } = await Promise.race(pending.values());
+      pending.delete(i);
+      if (r.done) continue;
+      pull(i);
+      yield r.value;
+    }
+  } finally {
+    await Promise.allSettled(iterators.map((it) => it.return?.()));
+  }
+}
+
+/**
+ * Runs `watch`.
+ *
+ * @param args The arguments after `watch`.
+ * @returns The exit code.
+ */
+export async function watchCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse("watch", args, {
+    all: { type: "boolean", short: "a" },
+    format: { type: "string", short: "f" },
+    initial: { type: "boolean" },
+  });
+  if (values.help) {
+    await out(HELP.watch!);
+    return Exit.OK;
+  }
+  const all = values.all === true;
+  if (all && positionals.length > 0) {
+    throw new UsageError("Conflicting --all and EVENT_TYPE: give event types or --all, not both");
+  }
+  if (!all && positionals.length === 0) {
+    throw new UsageError(
+      `Missing EVENT_TYPE: e.g. '${PROG} watch wallpaper' or '${PROG} watch --all'`,
+    );
+  }
+  for (const type of positionals) {
+    if (!isValidEventType(type)) {
+      throw new UsageError(
+        `Invalid EVENT_TYPE '${type}': use letters, digits, '_', '.' or '-' (at most 64, not starting with a symbol)`,
+      );
+    }
+  }
+  const format: Format = typeof values.format === "string"
+    ? FORMATS.find((f) => f === values.format) ??
+      (() => {
+        throw new UsageError(
+          `Unknown --format '${values.format}': use pretty, json or waybar`,
+        );
+      })()
+    : Deno.stdout.isTerminal()
+    ? "pretty"
+    : "json";
+  const socketDir = socketDirOf(values["socket-dir"]);
+  const initial = values.initial === true || format === "waybar";
+  const types = all ? null : [...new Set(positionals)];
+
+  const controller = new AbortController();
+  const { signal } = controller;
+  const stop = (): void => controller.abort();
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, stop);
+
+  const live = format === "pretty" && Deno.stdout.isTerminal() &&
+    (Deno.env.get("NO_COLOR") ?? "") === "";
+  const sink = format === "json"
+    ? jsonSink()
+    : format === "waybar"
+    ? waybarSink(socketDir)
+    : live
+    ? await liveSink()
+    : plainSink();
+
+  let subscriptions: Subscription[] = [];
+  let snapshotted = false;
+  async function takeSnapshot(): Promise<Record<string, number> | null> {
+    try {
+      const { messages, lastSeqs } = await snapshot(types, { socketDir, signal });
+      await sink.snapshot(messages);
+      snapshotted = true;
+      await sink.connected(true);
+      return lastSeqs;
+    } catch (error) {
+      if (error instanceof DaemonUnavailableError) await sink.connected(false);
+      else if (!signal.aborted) throw error;
+      return null;
+    }
+  }
+
+  try {
+    // Resume from the snapshot's seqs so nothing between the two is lost.
+    const since = initial ? await takeSnapshot() : null;
+    subscriptions = types === null
+      ? [subscribeAll({ socketDir, signal, ...(since === null ? {} : { since }) })]
+      : types.map((type) =>
+        subscribe(type, {
+          socketDir,
+          signal,
+          ...(since?.[type] === undefined ? {} : { since: since[type] }),
+        })
+      );
+    const events = merge<SubscriptionEvent>(subscriptions.map((s) => s.events()));
+    for await (const event of events) {
+      if (signal.aborted) break;
+      switch (event.type) {
+        case "message":
+          await sink.message(event.message);
+          break;
+        case "connected":
+          if (format === "waybar" || (initial && !snapshotted)) await takeSnapshot();
+          else await sink.connected(true);
+          break;
+        case "disconnected":
+          await sink.connected(false);
+          break;
+        case "gap":
+          await sink.gap(event.eventType, event.to - event.from + 1);
+          break;
+      }
+    }
+    return Exit.OK;
+  } catch (error) {
+    // The reader went away (`| head`, waybar reloaded): nothing to report.
+    if (error instanceof Deno.errors.BrokenPipe) return Exit.OK;
+    throw error;
+  } finally {
+    controller.abort();
+    for (const s of signals) Deno.removeSignalListener(s, stop);
+    for (const s of subscriptions) s.close();
+    sink.close();
+  }
+}

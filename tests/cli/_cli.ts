@@ -1,0 +1,178 @@
+/**
+ * Helpers for the CLI end-to-end tests: run `main.ts` as a child process
+ * with the documented permission flags, and a live daemon in a temp dir.
+ *
+ * @module
+ */
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+const FLAGS = ["--allow-read", "--allow-write", "--allow-net", "--allow-env"];
+
+/** What a finished CLI run left. */
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options for {@linkcode run}. */
+export interface RunOptions {
+  /** Text piped to stdin (stdin is closed when absent). */
+  stdin?: string;
+  /** Extra environment variables. */
+  env?: Record<string, string>;
+}
+
+/** Runs `main.ts ARGS` to completion. */
+export async function run(args: string[], options: RunOptions = {}): Promise<RunResult> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...FLAGS, MAIN, ...args],
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", ...options.env },
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.stdin));
+    await writer.close();
+  }
+  const { code, stdout, stderr } = await child.output();
+  const dec = new TextDecoder();
+  return { code, stdout: dec.decode(stdout), stderr: dec.decode(stderr) };
+}
+
+/** A child process whose stdout is read line by line. */
+export class LineChild implements AsyncDisposable {
+  #child: Deno.ChildProcess;
+  #lines: ReadableStreamDefaultReader<string>;
+  #buffer: string[] = [];
+  #rest = "";
+  #stderr: Promise<string>;
+
+  constructor(args: string[], env: Record<string, string> = {}) {
+    this.#child = new Deno.Command(Deno.execPath(), {
+      args: ["run", ...FLAGS, MAIN, ...args],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1", ...env },
+    }).spawn();
+    this.#lines = this.#child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    this.#stderr = new Response(this.#child.stderr).text();
+  }
+
+  /** The next stdout line; throws after `ms` without one. */
+  async line(ms = 10_000): Promise<string> {
+    const deadline = Date.now() + ms;
+    while (this.#buffer.length === 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<"timeout">((resolve) => {
+        timer = setTimeout(() => resolve("timeout"), Math.max(0, deadline - Date.now()));
+      });
+      const read = await Promise.race([this.#lines.read(), timeout]).finally(() =>
+        clearTimeout(timer)
+      );
+      if (read === "timeout") throw new Error(`No line within ${ms} ms`);
+      if (read.done) throw new Error(`stdout closed; stderr: ${await this.#stderr}`);
+      this.#rest += read.value;
+      const parts = this.#rest.split("\n");
+      this.#rest = parts.pop()!;
+      this.#buffer.push(...parts);
+    }
+    return this.#buffer.shift()!;
+  }
+
+  /** Sends SIGTERM and waits; returns the exit code. */
+  async stop(): Promise<number> {
+    try {
+      this.#child.kill("SIGTERM");
+    } catch {
+      // Already exited.
+    }
+    const { code } = await this.#child.status;
+    return code;
+  }
+
+  /** The stderr text, after the process ended. */
+  stderr(): Promise<string> {
+    return this.#stderr;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+    await this.#lines.cancel().catch(() => {});
+    await this.#stderr.catch(() => "");
+  }
+}
+
+/** A daemon process (`main.ts serve`) in a temp dir. */
+export class DaemonProcess implements AsyncDisposable {
+  readonly socketDir: string;
+  readonly root: string;
+  #child: Deno.ChildProcess | null = null;
+
+  private constructor(root: string) {
+    this.root = root;
+    this.socketDir = `${root}/sockets`;
+  }
+
+  /** Makes a temp dir and starts a daemon on it. */
+  static async start(): Promise<DaemonProcess> {
+    const root = await Deno.makeTempDir({ prefix: "dotfiles-cli-test-" });
+    const daemon = new DaemonProcess(root);
+    await daemon.restart();
+    return daemon;
+  }
+
+  /** (Re)starts the daemon; resolves when its sockets are there. */
+  async restart(): Promise<void> {
+    if (this.#child !== null) await this.kill();
+    this.#child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        ...FLAGS,
+        MAIN,
+        "serve",
+        this.socketDir,
+        "--state-dir",
+        `${this.root}/state`,
+        "--log-level",
+        "error",
+      ],
+      stdin: "null",
+      stdout: "null",
+      stderr: "inherit",
+    }).spawn();
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      try {
+        await Deno.stat(`${this.socketDir}/events.sock`);
+        await Deno.stat(`${this.socketDir}/query.sock`);
+        await Deno.stat(`${this.socketDir}/command.sock`);
+        return;
+      } catch {
+        if (Date.now() > deadline) throw new Error("Daemon did not start within 15 s");
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+  }
+
+  /** Stops the daemon with SIGTERM and waits for it. */
+  async kill(): Promise<void> {
+    const child = this.#child;
+    if (child === null) return;
+    this.#child = null;
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // Already exited.
+    }
+    await child.status;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.kill();
+    await Deno.remove(this.root, { recursive: true }).catch(() => {});
+  }
+}
