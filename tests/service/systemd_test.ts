@@ -1,0 +1,137 @@
+/**
+ * The systemd user unit: its hardening is checked as text everywhere, and
+ * with `systemd-analyze verify` and `systemd-analyze security --offline`
+ * where systemd-analyze is installed (skipped with the reason otherwise).
+ */
+
+import assert from "node:assert/strict";
+import { ENABLE_COMMAND, installService } from "../../scripts/install_service.ts";
+import { withTmpDir } from "../_helpers.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const UNIT = `${ROOT}service/dotfiles-daemon.service`;
+/** The exposure score `systemd-analyze security` gave (0.8 with systemd 252); fail well before "OK". */
+const MAX_EXPOSURE = 2.0;
+
+async function findSystemdAnalyze(): Promise<string | undefined> {
+  for (const dir of (Deno.env.get("PATH") ?? "/usr/bin:/bin").split(":")) {
+    try {
+      if ((await Deno.stat(`${dir}/systemd-analyze`)).isFile) return `${dir}/systemd-analyze`;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+const systemdAnalyze = await findSystemdAnalyze();
+if (systemdAnalyze === undefined) {
+  // deno-lint-ignore no-console
+  console.warn(
+    "skipping systemd-analyze tests: systemd-analyze is not installed (apt-get install systemd)",
+  );
+}
+
+/** The unit's `Key=value` lines, values of repeated keys in order. */
+function directives(text: string): Map<string, string[]> {
+  const map = new Map<string, string[]>();
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#") || line.startsWith("[")) continue;
+    const at = line.indexOf("=");
+    const key = line.slice(0, at);
+    map.set(key, [...(map.get(key) ?? []), line.slice(at + 1)]);
+  }
+  return map;
+}
+
+/** Runs systemd-analyze for the user manager with a private runtime dir (no user manager needed). */
+async function analyze(args: string[]): Promise<{ code: number; out: string }> {
+  await using runtime = await withTmpDir();
+  const { code, stdout, stderr } = await new Deno.Command(systemdAnalyze!, {
+    args,
+    env: { XDG_RUNTIME_DIR: runtime.path, SYSTEMD_COLORS: "0", SYSTEMD_PAGER: "" },
+    stdin: "null",
+  }).output();
+  const decoder = new TextDecoder();
+  return { code, out: decoder.decode(stdout) + decoder.decode(stderr) };
+}
+
+Deno.test("the unit starts the installed binary, restarts on failure and hardens what Deno tolerates", async () => {
+  const unit = directives(await Deno.readTextFile(UNIT));
+  const one = (key: string) => unit.get(key)?.at(-1);
+  assert.equal(one("ExecStart"), "%h/.local/bin/dotfiles-daemon serve");
+  assert.equal(one("Restart"), "on-failure");
+  assert.equal(one("UMask"), "0077");
+  assert.equal(one("ProtectSystem"), "strict");
+  assert.equal(one("ProtectHome"), "tmpfs");
+  assert.equal(one("BindPaths"), "%h/.cache/dotfiles/sockets %h/.local/state/dotfiles/daemon");
+  assert.equal(one("RestrictAddressFamilies"), "AF_UNIX");
+  for (
+    const key of [
+      "PrivateNetwork",
+      "NoNewPrivileges",
+      "PrivateTmp",
+      "PrivateDevices",
+      "LockPersonality",
+    ]
+  ) {
+    assert.equal(one(key), "yes", key);
+  }
+  assert.match(one("SystemCallFilter") ?? "", /^@system-service\b/);
+  assert.equal(one("SystemCallArchitectures"), "native");
+  // V8's JIT needs writable and executable memory.
+  assert.equal(unit.has("MemoryDenyWriteExecute"), false);
+});
+
+Deno.test({
+  name: "systemd-analyze verify accepts the unit (ExecStart pointed at an existing program)",
+  ignore: systemdAnalyze === undefined,
+  async fn(): Promise<void> {
+    // The binary is not installed here: verify a copy whose ExecStart exists, and nothing else changed.
+    await using dir = await withTmpDir();
+    const text = await Deno.readTextFile(UNIT);
+    await Deno.writeTextFile(
+      `${dir.path}/dotfiles-daemon.service`,
+      text.replace(/^ExecStart=\S+/m, "ExecStart=/bin/true"),
+    );
+    const { code, out } = await analyze([
+      "verify",
+      "--user",
+      `${dir.path}/dotfiles-daemon.service`,
+    ]);
+    assert.equal(out.trim(), "");
+    assert.equal(code, 0);
+  },
+});
+
+Deno.test({
+  name: "systemd-analyze security rates the unit's exposure at most 2.0",
+  ignore: systemdAnalyze === undefined,
+  async fn(): Promise<void> {
+    const { code, out } = await analyze(["security", "--offline=true", "--user", UNIT]);
+    assert.equal(code, 0, out);
+    const match = out.match(/Overall exposure level for dotfiles-daemon\.service: (\d+\.\d+)/);
+    assert.ok(match, out);
+    assert.ok(Number(match[1]) <= MAX_EXPOSURE, `exposure ${match[1]}`);
+  },
+});
+
+Deno.test("installService copies the binary and the unit where ExecStart=%h/.local/bin finds them", async () => {
+  await using home = await withTmpDir();
+  await using src = await withTmpDir();
+  await Deno.writeTextFile(`${src.path}/dotfiles-daemon`, "#!/bin/sh\n");
+  const installed = await installService(home.path, {
+    binary: `${src.path}/dotfiles-daemon`,
+    unit: UNIT,
+  });
+  assert.equal(installed.binary, `${home.path}/.local/bin/dotfiles-daemon`);
+  assert.equal(installed.unit, `${home.path}/.config/systemd/user/dotfiles-daemon.service`);
+  assert.equal((await Deno.stat(installed.binary)).mode! & 0o777, 0o755);
+  assert.equal(await Deno.readTextFile(installed.unit), await Deno.readTextFile(UNIT));
+  assert.match(ENABLE_COMMAND, /systemctl --user enable --now dotfiles-daemon/);
+  await assert.rejects(
+    installService(home.path, { binary: `${src.path}/missing`, unit: UNIT }),
+    (err: Error) => err instanceof Deno.errors.NotFound && /deno task compile/.test(err.message),
+  );
+});
