@@ -48,6 +48,7 @@ export class LineChild implements AsyncDisposable {
   #lines: ReadableStreamDefaultReader<string>;
   #buffer: string[] = [];
   #rest = "";
+  #pending: Promise<ReadableStreamReadResult<string>> | null = null;
   #stderr: Promise<string>;
 
   constructor(args: string[], env: Record<string, string> = {}) {
@@ -70,10 +71,11 @@ export class LineChild implements AsyncDisposable {
       const timeout = new Promise<"timeout">((resolve) => {
         timer = setTimeout(() => resolve("timeout"), Math.max(0, deadline - Date.now()));
       });
-      const read = await Promise.race([this.#lines.read(), timeout]).finally(() =>
-        clearTimeout(timer)
-      );
+      // A read that lost the race stays pending for the next call.
+      this.#pending ??= this.#lines.read();
+      const read = await Promise.race([this.#pending, timeout]).finally(() => clearTimeout(timer));
       if (read === "timeout") throw new Error(`No line within ${ms} ms`);
+      this.#pending = null;
       if (read.done) throw new Error(`stdout closed; stderr: ${await this.#stderr}`);
       this.#rest += read.value;
       const parts = this.#rest.split("\n");

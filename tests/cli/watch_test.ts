@@ -1,0 +1,147 @@
+import assert from "node:assert/strict";
+import { DaemonPublisher } from "../../publisher/mod.ts";
+import { MessageBuilder } from "../../protocol/mod.ts";
+import { DaemonProcess, LineChild, run } from "./_cli.ts";
+
+const KEYS = ["class", "percentage", "text", "tooltip"];
+
+/** Publishes `ping` state updates until the watcher prints one: it is subscribed. */
+async function untilSubscribed(
+  publisher: DaemonPublisher,
+  child: LineChild,
+  eventType: string,
+  isPing: (line: string) => boolean,
+): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    await publisher.publish(
+      MessageBuilder.stateUpdate({ eventType, stateKey: "ping", stateValue: { value: i } }),
+    );
+    try {
+      for (;;) if (isPing(await child.line(200))) return;
+    } catch {
+      // No line yet: publish another ping.
+    }
+  }
+  throw new Error("The watcher never printed a ping");
+}
+
+Deno.test("watch --format json prints the initial state, then one message per line", async () => {
+  await using daemon = await DaemonProcess.start();
+  const dir = ["--socket-dir", daemon.socketDir];
+  const pre = await run(["publish", "theme", "--state", "current=nord", ...dir]);
+  assert.equal(pre.code, 0, pre.stderr);
+  await using publisher = new DaemonPublisher({ socketDir: daemon.socketDir });
+  await using child = new LineChild(["watch", "theme", "--format", "json", "--initial", ...dir]);
+  const initial = JSON.parse(await child.line());
+  assert.equal(initial.initial, true);
+  assert.deepEqual(initial.payload, {
+    type: "state_update",
+    state_key: "current",
+    state_value: { value: "nord" },
+  });
+  await untilSubscribed(
+    publisher,
+    child,
+    "theme",
+    (l) => JSON.parse(l).payload.state_key === "ping",
+  );
+  await publisher.publish(
+    MessageBuilder.operationStarted({
+      eventType: "theme",
+      operationId: "t1",
+      operationName: "apply",
+    }),
+  );
+  const line = JSON.parse(await child.line());
+  assert.equal(line.payload.type, "operation_started");
+  assert.equal(typeof line.seq, "number");
+  assert.equal(await child.stop(), 0);
+});
+
+Deno.test("watch --format pretty prints plain lines when stdout is not a terminal", async () => {
+  await using daemon = await DaemonProcess.start();
+  await using publisher = new DaemonPublisher({ socketDir: daemon.socketDir });
+  await using child = new LineChild([
+    "watch",
+    "--all",
+    "--format",
+    "pretty",
+    "--socket-dir",
+    daemon.socketDir,
+  ]);
+  await untilSubscribed(publisher, child, "demo", (l) => l.startsWith("[demo] ping = "));
+  const messages = [
+    MessageBuilder.operationStarted({ eventType: "wp", operationId: "w", operationName: "set" }),
+    MessageBuilder.operationProgress({
+      eventType: "wp",
+      operationId: "w",
+      stepId: "resize",
+      stepProgress: 50,
+      overallProgress: 40,
+    }),
+    MessageBuilder.operationCompleted({ eventType: "wp", operationId: "w", durationSeconds: 2.5 }),
+    MessageBuilder.stateUpdate({ eventType: "wp", stateKey: "path", stateValue: { value: "/a" } }),
+  ];
+  for (const m of messages) await publisher.publish(m);
+  const lines = [await child.line(), await child.line(), await child.line(), await child.line()];
+  assert.deepEqual(lines, [
+    "[wp] ▶ set started",
+    "[wp] set 40% resize",
+    "[wp] ✓ set 2.5s",
+    "[wp] path = /a",
+  ]);
+});
+
+Deno.test("watch --format waybar starts with the current state and shows the daemon going down and back", async () => {
+  await using daemon = await DaemonProcess.start();
+  const dir = ["--socket-dir", daemon.socketDir];
+  let r = await run(["publish", "wp", "--started", "set wallpaper", "--operation", "w1", ...dir]);
+  assert.equal(r.code, 0, r.stderr);
+  r = await run([
+    "publish",
+    "wp",
+    "--progress",
+    "30",
+    "--step",
+    "fetch",
+    "--operation",
+    "w1",
+    ...dir,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+
+  await using child = new LineChild(["watch", "wp", "--format", "waybar", ...dir]);
+  const read = async (): Promise<Record<string, unknown>> => {
+    const parsed = JSON.parse(await child.line());
+    assert.deepEqual(Object.keys(parsed).sort(), KEYS);
+    return parsed;
+  };
+  const first = await read();
+  assert.deepEqual(first, {
+    text: "set wallpaper 30%",
+    tooltip: "▶ set wallpaper 30% (fetch)",
+    class: "running",
+    percentage: 30,
+  });
+
+  await daemon.kill();
+  let line = await read();
+  while (line.class !== "disconnected") line = await read();
+  assert.equal(line.text, "daemon down");
+
+  await daemon.restart();
+  line = await read();
+  assert.equal(line.class, "running", JSON.stringify(line));
+  assert.equal(line.percentage, 30);
+
+  r = await run(["publish", "wp", "--completed", "--operation", "w1", "--duration", "3", ...dir]);
+  assert.equal(r.code, 0, r.stderr);
+  line = await read();
+  assert.deepEqual(line, {
+    text: "✓ set wallpaper",
+    tooltip: "✓ set wallpaper 3s",
+    class: "completed",
+    percentage: 100,
+  });
+  assert.equal(await child.stop(), 0);
+});
