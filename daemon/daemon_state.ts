@@ -13,9 +13,9 @@ import type {
   Message,
   OperationRecord,
   OperationStatus,
+  OperationStatusResult,
   Payload,
 } from "../protocol/mod.ts";
-import type { OperationStatusResult } from "../protocol/types.ts";
 import { HistoryRing } from "./_state_ring.ts";
 import {
   applyCompleted,

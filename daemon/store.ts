@@ -356,7 +356,12 @@ export class MemoryStore implements Store {
     for (const prune of batch.historyPrunes) {
       const entries = this.#history.get(prune.event_type);
       if (entries === undefined) continue;
-      for (const seq of entries.keys()) if (seq < prune.before_seq) entries.delete(seq);
+      // Entries are kept in insertion order, which is `seq` order for
+      // DaemonState's batches: stop at the first one to keep.
+      for (const seq of entries.keys()) {
+        if (seq >= prune.before_seq) break;
+        entries.delete(seq);
+      }
     }
   }
 
