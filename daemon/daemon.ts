@@ -34,6 +34,12 @@ const READ_BUFFER_BYTES = 64 * 1024;
 const PRESSURE_WAIT_MS = 10;
 /** Bound on flushing queued frames at shutdown. */
 const DRAIN_MS = 1000;
+/**
+ * Deepest nesting of arrays and objects routed. Deeper messages cannot be
+ * re-encoded (history, state, persistence) and crash Python monitors, whose
+ * `json` module recurses; they are dropped as `too_deep`.
+ */
+const MAX_NESTING_DEPTH = 512;
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 const encoder = new TextEncoder();
@@ -291,6 +297,11 @@ export class DotfilesDaemon implements AsyncDisposable {
       this.#counters.rejectedEventTypes++;
       return this.#reject("invalid_event_type", "event_type is not a valid socket name", {
         event_type: eventType.slice(0, 80),
+      });
+    }
+    if (body.byteLength > 2 * MAX_NESTING_DEPTH && nestedDeeperThan(body, MAX_NESTING_DEPTH)) {
+      return this.#reject("too_deep", `nested deeper than ${MAX_NESTING_DEPTH} levels`, {
+        event_type: eventType,
       });
     }
     if (this.config.strictPayloads) {
@@ -590,6 +601,23 @@ function concat(chunks: Uint8Array[]): Uint8Array {
     offset += chunk.byteLength;
   }
   return out;
+}
+
+/** Whether valid JSON bytes nest arrays and objects deeper than `limit` (strings skipped). */
+function nestedDeeperThan(body: Uint8Array, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < body.byteLength; i++) {
+    const b = body[i]!;
+    if (inString) {
+      if (b === 0x5c) i++;
+      else if (b === 0x22) inString = false;
+    } else if (b === 0x22) inString = true;
+    else if (b === 0x7b || b === 0x5b) {
+      if (++depth > limit) return true;
+    } else if (b === 0x7d || b === 0x5d) depth--;
+  }
+  return false;
 }
 
 function safeParse(body: Uint8Array): Record<string, unknown> | null {
