@@ -361,7 +361,8 @@ export class DotfilesDaemon implements AsyncDisposable {
       });
     } catch (error) {
       this.#counters.rejectedEventTypes++;
-      this.#logger.error("cannot create event socket", {
+      this.#counters.bad("cannot_create_socket");
+      this.#logger.limited("error", "cannot_create_socket", "cannot create event socket", {
         event_type: eventType,
         error: String(error),
       });
