@@ -1,0 +1,293 @@
+/**
+ * Shared helpers of the robustness suite: an in-process daemon on a temp
+ * dir, a daemon in a child process, counters, a seeded PRNG, and the
+ * "well-behaved publisher and subscriber still exchange messages" check.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { type DaemonOptions, DotfilesDaemon } from "../../daemon/mod.ts";
+import { RawClient, withTmpDir } from "../_helpers.ts";
+
+/** A daemon running in this process on a temp dir. */
+export interface Running extends AsyncDisposable {
+  daemon: DotfilesDaemon;
+  /** The temp root: `sockets/` and `state/` live in it. */
+  root: string;
+  /** The socket dir. */
+  dir: string;
+  logs: string[];
+  sock(name: string): string;
+}
+
+/** Starts a daemon in this process on a fresh temp dir (warnings collected in `logs`). */
+export async function startDaemon(options: DaemonOptions = {}): Promise<Running> {
+  const tmp = await withTmpDir("dotfiles-robust-");
+  const logs: string[] = [];
+  const daemon = new DotfilesDaemon({
+    socketDir: `${tmp.path}/sockets`,
+    stateDir: `${tmp.path}/state`,
+    persist: false,
+    logLevel: "warn",
+    logSink: (line) => logs.push(line),
+    ...options,
+  });
+  await daemon.start();
+  return {
+    daemon,
+    root: tmp.path,
+    dir: `${tmp.path}/sockets`,
+    logs,
+    sock: (name) => `${tmp.path}/sockets/${name}`,
+    async [Symbol.asyncDispose](): Promise<void> {
+      await daemon.stop();
+      await tmp[Symbol.asyncDispose]();
+    },
+  };
+}
+
+/** A JSON object, loosely typed. */
+export type Obj = Record<string, unknown>;
+
+/** Queries `get_daemon_status` on a fresh connection and returns its counters. */
+export async function counters(queryPath: string): Promise<Obj> {
+  using q = await RawClient.connect(queryPath);
+  const r = await q.query("get_daemon_status");
+  const payload = r.payload as Obj;
+  assert.equal(payload.error, undefined, `status query failed: ${payload.error}`);
+  return (payload.result as Obj).counters as Obj;
+}
+
+/** Polls `check` every 10 ms until it holds or `ms` pass. */
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  ms = 5000,
+): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Resolves after `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** A small seeded PRNG (mulberry32): same seed, same sequence. */
+export class Prng {
+  #state: number;
+  constructor(seed: number) {
+    this.#state = seed >>> 0;
+  }
+  /** A float in [0, 1). */
+  next(): number {
+    let t = (this.#state = (this.#state + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  /** An integer in [0, n). */
+  int(n: number): number {
+    return Math.floor(this.next() * n);
+  }
+  /** `n` random bytes. */
+  bytes(n: number): Uint8Array<ArrayBuffer> {
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i++) out[i] = this.int(256);
+    return out;
+  }
+  /** One element of `items`. */
+  pick<T>(items: readonly T[]): T {
+    return items[this.int(items.length)]!;
+  }
+}
+
+/**
+ * The seed of this run: `ROBUSTNESS_SEED` when set (to reproduce a failure),
+ * else a fresh one. Printed so that a failing run can be replayed.
+ */
+export function runSeed(testName: string): number {
+  const fromEnv = Deno.env.get("ROBUSTNESS_SEED");
+  const seed = fromEnv !== undefined ? Number(fromEnv) : (Math.random() * 2 ** 32) >>> 0;
+  // deno-lint-ignore no-console
+  console.log(`${testName}: seed ${seed} (replay with ROBUSTNESS_SEED=${seed})`);
+  return seed;
+}
+
+/** A valid progress message of `eventType`, numbered `i`. */
+export function progress(eventType: string, i: number, tag = "m"): Obj {
+  return {
+    message_id: `${tag}-${i}`,
+    timestamp: new Date().toISOString(),
+    event_type: eventType,
+    payload: {
+      type: "operation_progress",
+      operation_id: "op",
+      step_id: "s",
+      step_progress: i % 101,
+      overall_progress: 0,
+      i,
+    },
+  };
+}
+
+/**
+ * The health check after every batch: a fresh publisher sends `n` messages
+ * of `eventType`; a fresh subscriber of that type and one of the firehose
+ * each receive all of them, in order, with consecutive seq numbers.
+ */
+export async function assertExchange(
+  d: { sock(name: string): string },
+  eventType: string,
+  n = 50,
+  tag = crypto.randomUUID().slice(0, 8),
+): Promise<void> {
+  using sub = await RawClient.connect(d.sock(`${eventType}_events.sock`));
+  using fire = await RawClient.connect(d.sock("events.sock"));
+  // The subscriber counts only once the daemon has accepted it: wait for that.
+  await until(async () => {
+    const c = await counters(d.sock("query.sock"));
+    return (c.subscribers_connected as number) >= 2;
+  }, "the health-check subscribers");
+  using pub = await RawClient.connect(d.sock("command.sock"));
+  await pub.send(...Array.from({ length: n }, (_, i) => progress(eventType, i, tag)));
+  for (const client of [sub, fire]) {
+    const got = await client.readN(n, 5000);
+    const firstSeq = got[0]!.seq as number;
+    got.forEach((m, i) => {
+      assert.equal(m.message_id, `${tag}-${i}`, "health check: message lost or reordered");
+      assert.equal(m.seq, firstSeq + i, "health check: seq not consecutive");
+    });
+  }
+}
+
+/** Names in a dir (not recursive), sorted. */
+export async function listDir(path: string): Promise<string[]> {
+  const names = [];
+  for await (const entry of Deno.readDir(path)) names.push(entry.name);
+  return names.sort();
+}
+
+/** Resident set size of a process, in KiB, from /proc. */
+export async function rssKiB(pid: number): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  const match = status.match(/^VmRSS:\s+(\d+) kB/m);
+  return match ? Number(match[1]) : NaN;
+}
+
+/** Open file descriptors of a process, from /proc. */
+export async function fdCount(pid: number): Promise<number> {
+  let n = 0;
+  for await (const _ of Deno.readDir(`/proc/${pid}/fd`)) n++;
+  return n;
+}
+
+/** The script the child-process daemon runs: `cli/serve.ts`'s `serve`. */
+export const RUN_DAEMON = new URL("./_run_daemon.ts", import.meta.url).pathname;
+
+/** A daemon in a child process. */
+export interface ChildDaemon extends AsyncDisposable {
+  child: Deno.ChildProcess;
+  pid: number;
+  /** Collected stderr (log lines). */
+  stderr(): string;
+  /** SIGKILL, then wait. */
+  kill9(): Promise<void>;
+}
+
+/**
+ * Spawns `deno run <least flags> _run_daemon.ts <socketDir> --state-dir <stateDir>`
+ * and waits for `query.sock` to answer.
+ */
+export async function spawnDaemon(
+  socketDir: string,
+  stateDir: string,
+  extra: string[] = [],
+  waitReady = true,
+): Promise<ChildDaemon> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-write",
+      "--allow-net",
+      "--allow-env",
+      RUN_DAEMON,
+      socketDir,
+      "--state-dir",
+      stateDir,
+      "--log-level",
+      "warn",
+      ...extra,
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let err = "";
+  const reading = (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of child.stderr) err += decoder.decode(chunk, { stream: true });
+  })();
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  const handle: ChildDaemon = {
+    child,
+    pid: child.pid,
+    stderr: () => err,
+    async kill9(): Promise<void> {
+      if (!exited) {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+      await status;
+      await reading;
+    },
+    async [Symbol.asyncDispose](): Promise<void> {
+      if (!exited) {
+        try {
+          child.kill("SIGTERM");
+        } catch {
+          // already gone
+        }
+      }
+      const timer = setTimeout(() => {
+        if (!exited) child.kill("SIGKILL");
+      }, 5000);
+      await status;
+      clearTimeout(timer);
+      await reading;
+    },
+  };
+  if (waitReady) {
+    const deadline = Date.now() + 20000;
+    for (;;) {
+      if (exited) {
+        await reading;
+        throw new Error(`daemon exited at start: ${err}`);
+      }
+      try {
+        using q = await RawClient.connect(`${socketDir}/query.sock`, 0);
+        await q.query("get_daemon_status");
+        break;
+      } catch {
+        if (Date.now() > deadline) {
+          await handle[Symbol.asyncDispose]();
+          throw new Error(`daemon did not become ready: ${err}`);
+        }
+        await sleep(50);
+      }
+    }
+  }
+  return handle;
+}
