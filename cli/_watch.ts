@@ -131,7 +131,9 @@ async function liveSink(): Promise<Sink> {
   let timer: ReturnType<typeof setInterval> | undefined;
   let down = false;
   function draw(): void {
-    update(renderer.frame({ now: Date.now(), width: stdout.columns }));
+    const frame = renderer.frame({ now: Date.now(), width: stdout.columns });
+    if (frame === "") update.clear();
+    else update(frame);
     if (renderer.operations.length > 0 && timer === undefined) {
       timer = setInterval(draw, 1000);
     } else if (renderer.operations.length === 0 && timer !== undefined) {
