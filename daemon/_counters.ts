@@ -11,9 +11,9 @@ export class Counters {
   queries = 0;
   queryErrors = 0;
   staleOperations = 0;
-  readonly badFrames = new Map<string, number>();
-  readonly messagesInByType = new Map<string, number>();
-  readonly framesOutByType = new Map<string, number>();
+  readonly badFrames: Map<string, number> = new Map();
+  readonly messagesInByType: Map<string, number> = new Map();
+  readonly framesOutByType: Map<string, number> = new Map();
 
   bad(reason: string): void {
     this.badFrames.set(reason, (this.badFrames.get(reason) ?? 0) + 1);

@@ -60,11 +60,23 @@ export interface DaemonOptions {
    * @default {true}
    */
   persist?: boolean;
-  /** @default {"command.sock"} */
+  /**
+   * File name of the socket managers send to.
+   *
+   * @default {"command.sock"}
+   */
   commandSocketName?: string;
-  /** @default {"query.sock"} */
+  /**
+   * File name of the query socket.
+   *
+   * @default {"query.sock"}
+   */
   querySocketName?: string;
-  /** @default {"_events.sock"} */
+  /**
+   * Appended to an event type to name its socket.
+   *
+   * @default {"_events.sock"}
+   */
   eventSocketSuffix?: string;
   /**
    * The largest frame body accepted, in bytes.
@@ -73,8 +85,8 @@ export interface DaemonOptions {
    */
   maxMessageSize?: number;
   /**
-   * Milliseconds a query client may take to send a whole frame once it has
-   * started one, and the bound on flushing at shutdown.
+   * Milliseconds a query client may leave a response unread before it is
+   * disconnected.
    *
    * @default {5000}
    */
@@ -125,9 +137,17 @@ export interface DaemonOptions {
    * @default {false}
    */
   strictPayloads?: boolean;
-  /** @default {"info"} */
+  /**
+   * The least severe level logged; `debug` logs every routed message.
+   *
+   * @default {"info"}
+   */
   logLevel?: LogLevel;
-  /** @default {"text"} */
+  /**
+   * `text` (`LEVEL message key=value`) or `json` (one object per line).
+   *
+   * @default {"text"}
+   */
   logFormat?: LogFormat;
   /**
    * Receives each log line; defaults to writing it to stderr.

@@ -85,6 +85,8 @@ export class DotfilesDaemon implements AsyncDisposable {
   #phase: "new" | "starting" | "running" | "stopping" | "stopped" = "new";
   #stopping: Promise<void> | null = null;
   #finished = Promise.withResolvers<void>();
+  /** Frames recorded but not yet broadcast: they go out once the store has them. */
+  #pending: [string, Uint8Array][] = [];
 
   /**
    * Creates the daemon; nothing is touched until {@linkcode DotfilesDaemon.start}.
@@ -248,7 +250,11 @@ export class DotfilesDaemon implements AsyncDisposable {
           frames.end();
           break;
         }
-        frames.push(buffer.subarray(0, n), onBody);
+        try {
+          frames.push(buffer.subarray(0, n), onBody);
+        } finally {
+          this.#commit();
+        }
         if (this.#broker.pressured) await this.#broker.waitForRelief(PRESSURE_WAIT_MS);
       }
     } catch (error) {
@@ -372,20 +378,35 @@ export class DotfilesDaemon implements AsyncDisposable {
 
   #deliver(eventType: string, message: Message, routed: string, frame: Uint8Array): void {
     this.#state!.record(message, routed);
-    const n = this.#broker.broadcast(eventType, frame);
+    this.#pending.push([eventType, frame]);
     const c = this.#counters;
     c.messagesRouted++;
-    c.framesOut += n;
-    c.bytesOut += n * frame.byteLength;
     c.messagesInByType.set(eventType, (c.messagesInByType.get(eventType) ?? 0) + 1);
-    if (n > 0) c.framesOutByType.set(eventType, (c.framesOutByType.get(eventType) ?? 0) + n);
     if (this.#logger.enabled("debug")) {
       this.#logger.debug("routed", {
         event_type: eventType,
         seq: message.seq,
         type: message.payload.type,
-        subscribers: n,
       });
+    }
+  }
+
+  /**
+   * Writes what the last read recorded (one transaction for the whole read),
+   * then broadcasts it. A monitor therefore never sees a `seq` the store
+   * could lose in a crash, so `seq` is never handed out twice.
+   */
+  #commit(): void {
+    if (this.#pending.length === 0) return;
+    this.#state?.flush();
+    const pending = this.#pending;
+    this.#pending = [];
+    const c = this.#counters;
+    for (const [eventType, frame] of pending) {
+      const n = this.#broker.broadcast(eventType, frame);
+      c.framesOut += n;
+      c.bytesOut += n * frame.byteLength;
+      if (n > 0) c.framesOutByType.set(eventType, (c.framesOutByType.get(eventType) ?? 0) + n);
     }
   }
 
@@ -403,6 +424,7 @@ export class DotfilesDaemon implements AsyncDisposable {
       operation_id: String(message.payload.operation_id),
     });
     this.#deliver(eventType, routedMessage, routed, encodeFrame(encoder.encode(routed)));
+    this.#commit();
   }
 
   // ---- query.sock ----
@@ -534,11 +556,14 @@ export class DotfilesDaemon implements AsyncDisposable {
       uptime_seconds: this.#startedAt === 0 ? 0 : (Date.now() - this.#startedAt) / 1000,
       socket_dir: this.config.socketDir,
       state_dir: this.config.persist ? this.config.stateDir : null,
-      counters: this.#counters.toJSON({
-        publishers: this.#publishers.size,
-        subscribers: this.#broker.totalSubscribers,
-        queryClients: this.#queryClients.size,
-      }),
+      counters: {
+        ...this.#counters.toJSON({
+          publishers: this.#publishers.size,
+          subscribers: this.#broker.totalSubscribers,
+          queryClients: this.#queryClients.size,
+        }),
+        ...this.#state?.counters(),
+      },
     };
   }
 

@@ -19,11 +19,23 @@ import { listenUnix } from "./_unix.ts";
 export interface EventBrokerOptions {
   /** The socket directory (absolute). */
   socketDir: string;
-  /** @default {"_events.sock"} */
+  /**
+   * Appended to an event type to name its socket.
+   *
+   * @default {"_events.sock"}
+   */
   eventSocketSuffix?: string;
-  /** @default {"events.sock"} */
+  /**
+   * File name of the firehose socket.
+   *
+   * @default {"events.sock"}
+   */
   firehoseSocketName?: string;
-  /** @default {256} */
+  /**
+   * Most event sockets open at once.
+   *
+   * @default {256}
+   */
   maxEventTypes?: number;
   /** Bytes queued per subscriber before it is cut off. @default {8388608} */
   subscriberBufferSize?: number;

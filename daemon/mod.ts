@@ -36,3 +36,24 @@ export {
 export { DotfilesDaemon } from "./daemon.ts";
 export { DaemonAlreadyRunningError, UnsafeSocketDirError } from "./errors.ts";
 export { EventBroker, type EventBrokerOptions } from "./event_broker.ts";
+export {
+  DaemonState,
+  type DaemonStateCounters,
+  type DaemonStateOptions,
+  type HistoryOptions,
+  type OperationFilter,
+  type RawHistoryResult,
+} from "./daemon_state.ts";
+export { SqliteStore, type SqliteStoreOptions } from "./sqlite_store.ts";
+export {
+  emptyBatch,
+  type HistoryPrune,
+  isEmptyBatch,
+  MemoryStore,
+  type Store,
+  type StoreBatch,
+  type StoredEventType,
+  type StoredHistoryEntry,
+  type StoredState,
+  type StoreSnapshot,
+} from "./store.ts";
