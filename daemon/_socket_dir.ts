@@ -80,7 +80,7 @@ export async function acquireLock(dir: string, name: string): Promise<DirLock> {
   let released = false;
   return {
     path,
-    release() {
+    release(): void {
       if (released) return;
       released = true;
       try {

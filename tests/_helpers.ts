@@ -18,7 +18,7 @@ export async function withTmpDir(prefix = "dotfiles-test-"): Promise<TmpDir> {
   await Deno.chmod(path, 0o700);
   return {
     path,
-    async [Symbol.asyncDispose]() {
+    async [Symbol.asyncDispose](): Promise<void> {
       await Deno.remove(path, { recursive: true }).catch(() => {});
     },
   };

@@ -26,7 +26,7 @@ async function startDaemon(options: DaemonOptions = {}): Promise<Running> {
     dir: `${tmp.path}/sockets`,
     logs,
     sock: (name) => `${tmp.path}/sockets/${name}`,
-    async [Symbol.asyncDispose]() {
+    async [Symbol.asyncDispose](): Promise<void> {
       await daemon.stop();
       await tmp[Symbol.asyncDispose]();
     },
