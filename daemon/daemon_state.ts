@@ -785,7 +785,7 @@ export class DaemonState implements Disposable {
       event_type: entry.event_type,
       state_key: key,
       state_value: payload.state_value,
-      updated_at: new Date(ms).toISOString(),
+      updated_at: isoTime(ms),
     });
     entry.dirtyKeys.add(key);
   }
@@ -793,7 +793,7 @@ export class DaemonState implements Disposable {
   #applyOperation(eventType: string, payload: Payload, ms: number): void {
     const id = str(payload.operation_id);
     if (id === null || id === "") return;
-    const iso = new Date(ms).toISOString();
+    const iso = isoTime(ms);
     let entry = this.#operations.get(id);
     const restart = payload.type === "operation_started" &&
       (entry === undefined || entry.record.status !== "running");
@@ -1082,4 +1082,16 @@ function formatSeconds(ms: number): string {
 
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+let lastIsoMs = NaN;
+let lastIso = "";
+
+/** `new Date(ms).toISOString()`, cached for the last millisecond: messages of a burst share it. */
+function isoTime(ms: number): string {
+  if (ms !== lastIsoMs) {
+    lastIso = new Date(ms).toISOString();
+    lastIsoMs = ms;
+  }
+  return lastIso;
 }
