@@ -1,0 +1,229 @@
+import assert from "node:assert/strict";
+import { DotfilesDaemon } from "../../daemon/mod.ts";
+import { subscribe, subscribeAll, type SubscriptionEvent } from "../../monitor/mod.ts";
+import { DaemonPublisher } from "../../publisher/mod.ts";
+import type { Message } from "../../protocol/mod.ts";
+import { withTmpDir } from "../_helpers.ts";
+
+function custom(eventType: string, n: number): Record<string, unknown> {
+  return { event_type: eventType, payload: { type: "custom", n } };
+}
+
+/** Starts a daemon on `socketDir`, persisting to `stateDir`. */
+async function startDaemon(
+  socketDir: string,
+  stateDir: string,
+  historyLimit?: number,
+): Promise<DotfilesDaemon> {
+  const daemon = new DotfilesDaemon({
+    socketDir,
+    stateDir,
+    logLevel: "error",
+    ...(historyLimit !== undefined ? { historyLimit } : {}),
+  });
+  await daemon.start();
+  return daemon;
+}
+
+/** Collects `n` items of an async iterator, with a deadline. */
+async function take<T>(it: AsyncIterator<T>, n: number, timeoutMs = 5000): Promise<T[]> {
+  const out: T[] = [];
+  const deadline = AbortSignal.timeout(timeoutMs);
+  while (out.length < n) {
+    const next = await Promise.race([
+      it.next(),
+      new Promise<never>((_, reject) => {
+        if (deadline.aborted) reject(new Error(`timed out after ${out.length} of ${n}`));
+        deadline.addEventListener(
+          "abort",
+          () => reject(new Error(`timed out after ${out.length} of ${n}`)),
+          { once: true },
+        );
+      }),
+    ]);
+    if (next.done) break;
+    out.push(next.value);
+  }
+  return out;
+}
+
+function n(message: Message): unknown {
+  return message.payload.n;
+}
+
+Deno.test("subscribe delivers messages across a daemon restart once, in seq order", async () => {
+  await using sockets = await withTmpDir();
+  await using state = await withTmpDir();
+  let daemon = await startDaemon(sockets.path, state.path);
+  await using publisher = new DaemonPublisher({
+    socketDir: sockets.path,
+    retryInterval: 10,
+    onWarning: () => {},
+  });
+  using subscription = subscribe("wallpaper", { socketDir: sockets.path, reconnectDelay: 20 });
+  const events = subscription.events()[Symbol.asyncIterator]();
+  // The type has no socket yet: the first message must still arrive.
+  const [first] = await take(events, 1);
+  assert.deepEqual(first, { type: "connected" });
+  assert.equal(await publisher.publish(custom("wallpaper", 1)), true);
+  assert.equal(await publisher.publish(custom("wallpaper", 2)), true);
+  const got = await take(events, 2);
+  assert.deepEqual(got.map((e) => e.type === "message" ? n(e.message) : e.type), [1, 2]);
+
+  await daemon.stop();
+  await daemon.finished;
+  const [down] = await take(events, 1);
+  assert.equal(down!.type, "disconnected");
+  assert.equal(subscription.connected, false);
+
+  daemon = await startDaemon(sockets.path, state.path);
+  // Published while the subscriber is still away: delivered from history.
+  await publisher.connect();
+  for (let i = 3; i <= 6; i++) assert.equal(await publisher.publish(custom("wallpaper", i)), true);
+  const after: SubscriptionEvent[] = [];
+  while (after.filter((e) => e.type === "message").length < 4) {
+    after.push(...await take(events, 1));
+  }
+  assert.equal(after[0]!.type, "connected");
+  const messages = after.filter((e) => e.type === "message").map((e) => e.message);
+  assert.deepEqual(messages.map(n), [3, 4, 5, 6]);
+  assert.deepEqual(messages.map((m) => m.seq), [3, 4, 5, 6]);
+  assert.equal(await publisher.publish(custom("wallpaper", 7)), true);
+  const [seven] = await take(events, 1);
+  assert.equal(seven?.type === "message" && n(seven.message), 7);
+  assert.equal(subscription.lastSeq, 7);
+  subscription.close();
+  assert.equal((await events.next()).done, true);
+  await daemon.stop();
+});
+
+Deno.test("subscribe with since starts from history after that seq", async () => {
+  await using sockets = await withTmpDir();
+  await using state = await withTmpDir();
+  await using daemon = await startDaemon(sockets.path, state.path, 5000);
+  await using publisher = new DaemonPublisher({ socketDir: sockets.path, onWarning: () => {} });
+  for (let i = 1; i <= 2500; i++) assert.equal(await publisher.publish(custom("backup", i)), true);
+  // Wait until the daemon routed all of them.
+  {
+    using s = subscribe("backup", { socketDir: sockets.path, since: 2499 });
+    const it = s[Symbol.asyncIterator]();
+    assert.equal(n((await take(it, 1))[0]!), 2500);
+  }
+  const subscription = subscribe("backup", {
+    socketDir: sockets.path,
+    since: 10,
+    signal: AbortSignal.timeout(10_000),
+  });
+  const received: number[] = [];
+  for await (const message of subscription) {
+    received.push(message.seq!);
+    if (received.length === 2490) break; // `break` closes the socket.
+  }
+  assert.deepEqual(received, Array.from({ length: 2490 }, (_, i) => i + 11));
+  assert.equal(subscription.connected, false);
+  assert.equal(subscription.lastSeq, 2500);
+  assert.throws(() => subscription[Symbol.asyncIterator](), TypeError);
+  await daemon.stop();
+});
+
+Deno.test("subscribe without since starts with the next message", async () => {
+  await using sockets = await withTmpDir();
+  await using daemon = new DotfilesDaemon({
+    socketDir: sockets.path,
+    persist: false,
+    logLevel: "error",
+  });
+  await daemon.start();
+  await using publisher = new DaemonPublisher({ socketDir: sockets.path, onWarning: () => {} });
+  for (let i = 1; i <= 3; i++) await publisher.publish(custom("theme", i));
+  const controller = new AbortController();
+  const subscription = subscribe("theme", { socketDir: sockets.path, signal: controller.signal });
+  const events = subscription.events()[Symbol.asyncIterator]();
+  assert.deepEqual((await take(events, 1))[0], { type: "connected" });
+  assert.equal(subscription.lastSeq, 3);
+  await publisher.publish(custom("theme", 4));
+  const [four] = await take(events, 1);
+  assert.equal(four?.type === "message" && four.message.seq, 4);
+  controller.abort();
+  assert.equal((await events.next()).done, true);
+});
+
+Deno.test("subscribeAll follows every type and resumes per type", async () => {
+  await using sockets = await withTmpDir();
+  await using state = await withTmpDir();
+  let daemon = await startDaemon(sockets.path, state.path);
+  await using publisher = new DaemonPublisher({
+    socketDir: sockets.path,
+    retryInterval: 10,
+    onWarning: () => {},
+  });
+  await publisher.publish(custom("a", 1));
+  using all = subscribeAll({ socketDir: sockets.path, reconnectDelay: 20 });
+  const events = all.events()[Symbol.asyncIterator]();
+  assert.deepEqual((await take(events, 1))[0], { type: "connected" });
+  await publisher.publish(custom("a", 2));
+  await publisher.publish(custom("b", 1));
+  const live = await take(events, 2);
+  assert.deepEqual(
+    live.map((e) => e.type === "message" && [e.message.event_type, e.message.seq]),
+    [["a", 2], ["b", 1]],
+  );
+  await daemon.stop();
+  await daemon.finished;
+  assert.equal((await take(events, 1))[0]!.type, "disconnected");
+  daemon = await startDaemon(sockets.path, state.path);
+  await publisher.connect();
+  await publisher.publish(custom("a", 3));
+  await publisher.publish(custom("c", 1));
+  await publisher.publish(custom("b", 2));
+  const seen: string[] = [];
+  while (seen.length < 3) {
+    const [event] = await take(events, 1);
+    if (event!.type === "message") seen.push(`${event!.message.event_type}${event!.message.seq}`);
+  }
+  assert.deepEqual(seen.sort(), ["a3", "b2", "c1"]);
+  assert.deepEqual(all.lastSeqs, { a: 3, b: 2, c: 1 });
+  all.close();
+  await daemon.stop();
+});
+
+Deno.test("subscribe reports the daemon down and waits for it", async () => {
+  await using sockets = await withTmpDir();
+  await using state = await withTmpDir();
+  using subscription = subscribe("late", { socketDir: sockets.path, reconnectDelay: 10 });
+  const events = subscription.events()[Symbol.asyncIterator]();
+  const [down] = await take(events, 1);
+  assert.equal(down!.type, "disconnected");
+  assert.throws(() => subscription.events(), TypeError);
+  await using daemon = await startDaemon(sockets.path, state.path);
+  await using publisher = new DaemonPublisher({ socketDir: sockets.path, onWarning: () => {} });
+  assert.deepEqual((await take(events, 1))[0], { type: "connected" });
+  await publisher.publish(custom("late", 1));
+  const [first] = await take(events, 1);
+  assert.equal(first?.type === "message" && first.message.seq, 1);
+  subscription.close();
+  await daemon.stop();
+});
+
+Deno.test("subscribe reports a gap when the daemon no longer keeps missed messages", async () => {
+  await using sockets = await withTmpDir();
+  await using state = await withTmpDir();
+  await using daemon = await startDaemon(sockets.path, state.path, 100);
+  await using publisher = new DaemonPublisher({ socketDir: sockets.path, onWarning: () => {} });
+  for (let i = 1; i <= 300; i++) assert.equal(await publisher.publish(custom("backup", i)), true);
+  const subscription = subscribe("backup", {
+    socketDir: sockets.path,
+    since: 10,
+    signal: AbortSignal.timeout(10_000),
+  });
+  const got: SubscriptionEvent[] = [];
+  for await (const event of subscription.events()) {
+    got.push(event);
+    if (event.type === "message" && event.message.seq === 300) break;
+  }
+  assert.deepEqual(got[0], { type: "connected" });
+  assert.deepEqual(got[1], { type: "gap", eventType: "backup", from: 11, to: 200 });
+  const seqs = got.filter((e) => e.type === "message").map((e) => e.message.seq);
+  assert.deepEqual(seqs, Array.from({ length: 100 }, (_, i) => i + 201));
+  await daemon.stop();
+});
