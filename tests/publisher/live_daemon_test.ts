@@ -1,0 +1,67 @@
+import assert from "node:assert/strict";
+import { DotfilesDaemon } from "../../daemon/mod.ts";
+import { getEventHistory } from "../../monitor/mod.ts";
+import { DaemonPublisher } from "../../publisher/mod.ts";
+import { withTmpDir } from "../_helpers.ts";
+
+Deno.test("DaemonPublisher delivers 10k messages to a live daemon in order, across a restart", async () => {
+  await using sockets = await withTmpDir();
+  await using state = await withTmpDir();
+  const options = {
+    socketDir: sockets.path,
+    stateDir: state.path,
+    logLevel: "error" as const,
+    historyLimit: 20_000,
+  };
+  let daemon = new DotfilesDaemon(options);
+  await daemon.start();
+  const warnings: string[] = [];
+  await using publisher = new DaemonPublisher({
+    socketDir: sockets.path,
+    retryInterval: 10,
+    onWarning: (t) => warnings.push(t),
+  });
+  const pending: Promise<boolean>[] = [];
+  for (let i = 0; i < 10_000; i++) {
+    pending.push(publisher.publish({ event_type: "bulk", payload: { type: "custom", n: i } }));
+  }
+  assert.ok((await Promise.all(pending)).every((ok) => ok));
+  await publisher.close();
+  // Fire-and-forget: wait until the daemon routed what it received.
+  let routed = await getEventHistory("bulk", { socketDir: sockets.path, limit: 1 });
+  for (let i = 0; i < 500 && routed.last_seq < 10_000; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+    routed = await getEventHistory("bulk", { socketDir: sockets.path, limit: 1 });
+  }
+  assert.equal(routed.last_seq, 10_000);
+  await daemon.stop();
+  await daemon.finished;
+  daemon = new DotfilesDaemon(options);
+  await daemon.start();
+  await using again = new DaemonPublisher({ socketDir: sockets.path, onWarning: () => {} });
+  assert.equal(
+    await again.publish({ event_type: "bulk", payload: { type: "custom", n: 10_000 } }),
+    true,
+  );
+  let history = await getEventHistory("bulk", { socketDir: sockets.path, limit: 1 });
+  for (let i = 0; i < 200 && history.last_seq < 10_001; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+    history = await getEventHistory("bulk", { socketDir: sockets.path, limit: 1 });
+  }
+  const all = [];
+  for (let after = 0; after < 10_001;) {
+    const page = await getEventHistory("bulk", {
+      socketDir: sockets.path,
+      afterSeq: after,
+      limit: 5000,
+    });
+    all.push(...page.events);
+    after = page.events.at(-1)!.seq as number;
+  }
+  assert.deepEqual(
+    all.map((m) => (m.payload as Record<string, unknown>).n),
+    Array.from({ length: 10_001 }, (_, i) => i),
+  );
+  assert.deepEqual(warnings, []);
+  await daemon.stop();
+});
