@@ -323,22 +323,31 @@ export class DotfilesDaemon implements AsyncDisposable {
     message.seq = seq;
     let routed: string;
     let frame: Uint8Array;
-    if (
-      typeof raw.message_id === "string" && typeof raw.timestamp === "string" &&
-      !Object.hasOwn(raw, "seq")
-    ) {
-      // Splice `,"seq":N` before the closing brace: no re-serialisation.
-      const insert = `,"seq":${seq}`;
+    if (!Object.hasOwn(raw, "seq")) {
+      // Splice what the daemon adds before the closing brace: every other
+      // byte goes out as the sender wrote it, with no re-serialisation.
+      let insert = `,"seq":${seq}`;
+      if (raw.message_id === undefined) insert += `,"message_id":"${message.message_id}"`;
+      if (raw.timestamp === undefined) insert += `,"timestamp":"${message.timestamp}"`;
+      const length = body.byteLength + insert.length;
+      if (length > this.config.maxMessageSize) {
+        return this.#reject(
+          "routed_oversized",
+          `with the fields the daemon adds the message would be ${length} bytes, over the maximum of ${this.config.maxMessageSize}`,
+          { event_type: eventType },
+        );
+      }
       const close = text.lastIndexOf("}");
       routed = text.slice(0, close) + insert + text.slice(close);
       let end = body.byteLength - 1;
       while (body[end] !== 0x7d) end--;
-      frame = new Uint8Array(4 + body.byteLength + insert.length);
-      new DataView(frame.buffer).setUint32(0, body.byteLength + insert.length);
+      frame = new Uint8Array(4 + length);
+      new DataView(frame.buffer).setUint32(0, length);
       frame.set(body.subarray(0, end), 4);
       encoder.encodeInto(insert, frame.subarray(4 + end));
       frame.set(body.subarray(end), 4 + end + insert.length);
     } else {
+      // A sender's own `seq` is replaced: re-encode (rare; no client sends one).
       try {
         routed = JSON.stringify({
           ...raw,
@@ -353,6 +362,15 @@ export class DotfilesDaemon implements AsyncDisposable {
         );
       }
       frame = encodeFrame(encoder.encode(routed));
+      if (frame.byteLength - 4 > this.config.maxMessageSize) {
+        return this.#reject(
+          "routed_oversized",
+          `with the fields the daemon adds the message would be ${
+            frame.byteLength - 4
+          } bytes, over the maximum of ${this.config.maxMessageSize}`,
+          { event_type: eventType },
+        );
+      }
     }
     this.#deliver(eventType, message, routed, frame);
   }

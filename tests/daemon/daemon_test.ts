@@ -316,3 +316,26 @@ Deno.test("DotfilesDaemon removes leftover socket files once it holds the lock",
   assert.ok(logs.some((l) => l.includes("removed leftover sockets")));
   await daemon.stop();
 });
+
+Deno.test("DotfilesDaemon replaces a seq the sender put in and keeps frames within the size limit", async () => {
+  await using d = await startDaemon({ eventTypes: ["s"], maxMessageSize: 300 });
+  using sub = await RawClient.connect(d.sock("s_events.sock"));
+  await until(() => d.daemon.broker.subscriberCount("s") === 1, "subscriber");
+  using pub = await RawClient.connect(d.sock("command.sock"));
+  const fits = { event_type: "s", payload: { type: "x" }, seq: 99 };
+  // 300 bytes exactly: valid on the way in, but no room for the seq the daemon adds.
+  const base = JSON.stringify({
+    message_id: "m",
+    timestamp: "2026-11-25",
+    event_type: "s",
+    payload: { type: "x", pad: "" },
+  });
+  const full = base.replace('"pad":""', `"pad":"${"y".repeat(300 - base.length)}"`);
+  assert.equal(full.length, 300);
+  await pub.send(fits, full, progress("s", 3));
+  const [a, b] = await sub.readN(2);
+  assert.equal(a!.seq, 1);
+  assert.equal(b!.message_id, "m-3");
+  assert.equal(b!.seq, 2);
+  assert.deepEqual((await counters(d)).bad_frames, { routed_oversized: 1 });
+});

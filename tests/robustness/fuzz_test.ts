@@ -48,6 +48,8 @@ function classify(body: Uint8Array, known: Set<string>): string {
     return "cannot_create_socket"; // longer than a Unix socket path can be
   }
   known.add(checked.message.event_type);
+  // The daemon adds at least `,"seq":1`; a frame may not exceed the limit on the way out either.
+  if (body.byteLength + ',"seq":1'.length > LIMIT) return "routed_oversized";
   return "routed";
 }
 
@@ -383,7 +385,7 @@ Deno.test("command.sock survives fuzzed frames, counts every bad one and routes 
 
   const batches: [string, Uint8Array[]][] = [
     ["edge cases", edgeBodies()],
-    ["limit-sized message", [messageOfSize(LIMIT)]],
+    ["limit-sized message", [messageOfSize(LIMIT), messageOfSize(LIMIT - 64)]],
     ["random bodies", randomBodies(rng, 300)],
   ];
   for (const [name, bodies] of batches) {
