@@ -34,6 +34,9 @@ const READ_BUFFER_BYTES = 64 * 1024;
 const PRESSURE_WAIT_MS = 10;
 /** Bound on flushing queued frames at shutdown. */
 const DRAIN_MS = 1000;
+/** At shutdown, how long publishers still sending may go on, and what counts as idle. */
+const PUBLISHER_GRACE_MS = 250;
+const PUBLISHER_IDLE_MS = 20;
 /**
  * Deepest nesting of arrays and objects routed. Deeper messages cannot be
  * re-encoded (history, state, persistence) and crash Python monitors, whose
@@ -79,7 +82,8 @@ export class DotfilesDaemon implements AsyncDisposable {
   #lock: DirLock | null = null;
   #listeners: UnixListener[] = [];
   #loops: Promise<void>[] = [];
-  #publishers = new Set<Deno.UnixConn>();
+  /** Publisher connections and when each last delivered bytes. */
+  #publishers = new Map<Deno.UnixConn, number>();
   #queryClients = new Set<Deno.UnixConn>();
   #startedAt = 0;
   #phase: "new" | "starting" | "running" | "stopping" | "stopped" = "new";
@@ -239,7 +243,7 @@ export class DotfilesDaemon implements AsyncDisposable {
   // ---- command.sock ----
 
   async #serveCommand(conn: Deno.UnixConn): Promise<void> {
-    this.#publishers.add(conn);
+    this.#publishers.set(conn, performance.now());
     const frames = new FrameDecoder(this.config.maxMessageSize);
     const buffer = new Uint8Array(READ_BUFFER_BYTES);
     const onBody = (body: Uint8Array) => this.#routeBody(body);
@@ -250,6 +254,7 @@ export class DotfilesDaemon implements AsyncDisposable {
           frames.end();
           break;
         }
+        this.#publishers.set(conn, performance.now());
         try {
           frames.push(buffer.subarray(0, n), onBody);
         } finally {
@@ -619,7 +624,8 @@ export class DotfilesDaemon implements AsyncDisposable {
       ...this.#broker.socketPaths(),
     ];
     for (const listener of this.#listeners) closeQuietly(listener);
-    for (const conn of this.#publishers) closeQuietly(conn);
+    if (drainMs > 0) await this.#letPublishersFinish();
+    for (const conn of this.#publishers.keys()) closeQuietly(conn);
     await this.#broker.close(drainMs);
     for (const conn of this.#queryClients) closeQuietly(conn);
     await Promise.allSettled(this.#loops);
@@ -629,6 +635,23 @@ export class DotfilesDaemon implements AsyncDisposable {
     for (const path of paths) await Deno.remove(path).catch(() => {});
     this.#lock?.release();
     this.#lock = null;
+  }
+
+  /**
+   * Keeps reading from publishers that are still sending (bytes within the
+   * last 20 ms) for up to 250 ms, so messages already written to
+   * `command.sock` when the stop began are routed rather than dropped.
+   */
+  async #letPublishersFinish(): Promise<void> {
+    const deadline = performance.now() + PUBLISHER_GRACE_MS;
+    for (;;) {
+      const now = performance.now();
+      if (now >= deadline) return;
+      let busy = false;
+      for (const last of this.#publishers.values()) if (now - last < PUBLISHER_IDLE_MS) busy = true;
+      if (!busy) return;
+      await new Promise((resolve) => setTimeout(resolve, PUBLISHER_IDLE_MS / 2));
+    }
   }
 
   /** Same as {@linkcode DotfilesDaemon.stop}. */

@@ -339,3 +339,35 @@ Deno.test("DotfilesDaemon replaces a seq the sender put in and keeps frames with
   assert.equal(b!.seq, 2);
   assert.deepEqual((await counters(d)).bad_frames, { routed_oversized: 1 });
 });
+
+Deno.test("DotfilesDaemon stop routes what publishers already wrote, and a restart continues seq", async () => {
+  await using tmp = await withTmpDir();
+  const options = {
+    socketDir: `${tmp.path}/s`,
+    stateDir: `${tmp.path}/st`,
+    logLevel: "error" as const,
+  };
+  const first = new DotfilesDaemon(options);
+  await first.start();
+  {
+    using pub = await RawClient.connect(`${tmp.path}/s/command.sock`);
+    await pub.send(...Array.from({ length: 3000 }, (_, i) => progress("burst", i)));
+  }
+  await first.stop();
+  const second = new DotfilesDaemon(options);
+  await second.start();
+  // The known type's socket is back before any new event.
+  assert.ok((await Deno.lstat(`${tmp.path}/s/burst_events.sock`)).isSocket);
+  {
+    using q = await RawClient.connect(`${tmp.path}/s/query.sock`);
+    const r = await q.query("get_event_history", "burst", { limit: 1 });
+    const result = (r.payload as Record<string, unknown>).result as Record<string, unknown>;
+    assert.equal(result.last_seq, 3000);
+    using pub = await RawClient.connect(`${tmp.path}/s/command.sock`);
+    using sub = await RawClient.connect(`${tmp.path}/s/burst_events.sock`);
+    await until(() => second.broker.subscriberCount("burst") === 1, "subscriber");
+    await pub.send(progress("burst", 3000));
+    assert.equal((await sub.read())?.seq, 3001);
+  }
+  await second.stop();
+});
