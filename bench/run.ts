@@ -395,7 +395,9 @@ async function idleSection(): Promise<void> {
       ),
     );
     try {
-      await sleep(2000); // let start-up work and GC settle
+      // Let connection set-up work, JIT and V8's memory reducer (GCs a few
+      // seconds after activity) finish: the figure is the steady state.
+      await sleep(quick ? 3000 : 10_000);
       const before = await Promise.all(both.map((r) => cpuTime(r.pid)));
       await sleep(windowMs);
       const after = await Promise.all(both.map((r) => cpuTime(r.pid)));
@@ -465,6 +467,8 @@ async function machine(): Promise<Record<string, unknown>> {
     deno: Deno.version.deno,
     v8: Deno.version.v8,
     date: new Date().toISOString(),
+    loadavgAtStart,
+    loadavgAtEnd: (await readProc("/proc/loadavg").catch(() => "")).trim(),
     quick,
     runs,
   };
@@ -503,6 +507,7 @@ function table(): string {
 }
 
 const started = performance.now();
+const loadavgAtStart = (await readProc("/proc/loadavg").catch(() => "")).trim();
 let exitCode = 0;
 try {
   if (sections.has("startup")) await startupSection();
@@ -531,6 +536,7 @@ if (values.json) {
         runs > 1 ? "s" : ""
       }; ratio = daemon / baseline relay)`,
       `machine: ${info.nproc} CPUs, ${info.cpu}, Linux ${info.kernel}, Deno ${info.deno}`,
+      `load average at start: ${info.loadavgAtStart}; at end: ${info.loadavgAtEnd}`,
       "",
       table(),
       "",
