@@ -156,11 +156,22 @@ export class SqliteStore implements Store, Disposable {
   #db: DatabaseSync;
   #statements: Statements;
   #closed = false;
+  #writesSinceCheckpoint = 0;
+  #checkpointer: Worker | null = null;
+  #checkpointing = false;
+  #onWarning: (text: string) => void;
 
-  private constructor(path: string, db: DatabaseSync, statements: Statements) {
+  private constructor(
+    path: string,
+    db: DatabaseSync,
+    statements: Statements,
+    onWarning: (text: string) => void,
+  ) {
+    this.#onWarning = onWarning;
     this.#path = path;
     this.#db = db;
     this.#statements = statements;
+    this.#startCheckpointer();
   }
 
   /**
@@ -209,7 +220,7 @@ export class SqliteStore implements Store, Disposable {
       prepareFile(path);
       opened = openDatabase(path);
     }
-    return new SqliteStore(path, opened.db, opened.statements);
+    return new SqliteStore(path, opened.db, opened.statements, onWarning);
   }
 
   /** The database file. */
@@ -349,6 +360,7 @@ export class SqliteStore implements Store, Disposable {
       for (const h of batch.history) s.upsertHistory.run(h.event_type, h.seq, h.body);
       for (const p of batch.historyPrunes) s.pruneHistory.run(p.event_type, p.before_seq);
       db.exec("COMMIT");
+      if (++this.#writesSinceCheckpoint >= CHECKPOINT_EVERY_WRITES) this.#checkpoint();
     } catch (error) {
       try {
         if (db.isTransaction) db.exec("ROLLBACK");
@@ -378,7 +390,58 @@ export class SqliteStore implements Store, Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#checkpointer?.terminate();
+    this.#checkpointer = null;
+    try {
+      this.#db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    } catch {
+      // Closing checkpoints too, as far as it can.
+    }
     this.#db.close();
+  }
+
+  /**
+   * Asks the worker for a checkpoint unless one is running. Automatic
+   * checkpoints are off on this connection: they fsync, and on the main
+   * thread that stalled every message behind them. Where a worker cannot be
+   * started, the checkpoint runs here instead.
+   */
+  #checkpoint(): void {
+    if (this.#checkpointing) return;
+    this.#writesSinceCheckpoint = 0;
+    if (this.#checkpointer === null) this.#startCheckpointer();
+    if (this.#checkpointer === null) {
+      this.#db.exec("PRAGMA wal_checkpoint(PASSIVE)");
+      return;
+    }
+    this.#checkpointing = true;
+    this.#checkpointer.postMessage(this.#path);
+  }
+
+  /** Starts the worker; loading it takes tens of milliseconds, so this runs at open. */
+  #startCheckpointer(): void {
+    if (this.#checkpointer === null) {
+      try {
+        this.#checkpointer = new Worker(
+          new URL("./_checkpoint_worker.ts", import.meta.url).href,
+          { type: "module" },
+        );
+      } catch (error) {
+        this.#onWarning(`Cannot start the checkpoint worker, checkpointing inline: ${error}`);
+        return;
+      }
+      this.#checkpointer.onmessage = (event: MessageEvent<{ ok: boolean; error?: string }>) => {
+        this.#checkpointing = false;
+        if (!event.data.ok) this.#onWarning(`WAL checkpoint failed: ${event.data.error}`);
+      };
+      this.#checkpointer.onerror = (event) => {
+        event.preventDefault();
+        this.#checkpointing = false;
+        this.#checkpointer?.terminate();
+        this.#checkpointer = null;
+        this.#onWarning(`Checkpoint worker failed: ${event.message}`);
+      };
+    }
   }
 
   /** Same as {@linkcode SqliteStore.close}. */
@@ -393,6 +456,9 @@ export class SqliteStore implements Store, Disposable {
   }
 }
 
+/** Transactions between two background WAL checkpoints. */
+const CHECKPOINT_EVERY_WRITES = 1000;
+
 /** Opens and checks; throws (with the database closed) when anything is wrong. */
 function openDatabase(path: string): { db: DatabaseSync; statements: Statements } {
   const db = new DatabaseSync(path);
@@ -400,6 +466,7 @@ function openDatabase(path: string): { db: DatabaseSync; statements: Statements 
     db.exec("PRAGMA busy_timeout = 5000");
     db.exec("PRAGMA journal_mode = WAL");
     db.exec("PRAGMA synchronous = NORMAL");
+    db.exec("PRAGMA wal_autocheckpoint = 0");
     const check = db.prepare("PRAGMA quick_check").all().map((row) => row.quick_check);
     if (check.length !== 1 || check[0] !== "ok") {
       throw new Error(`quick_check reported ${JSON.stringify(check.slice(0, 3))}`);
