@@ -1,7 +1,12 @@
 /** Largest write assembled from queued frames. */
 const COALESCE_BYTES = 256 * 1024;
-/** A subscriber that made no write progress for this long counts as stalled. */
-export const STALL_MS = 50;
+/**
+ * A subscriber that made no write progress for this long counts as stalled:
+ * it no longer holds publishers back, and its queue fills until it is cut off.
+ * Long enough for a slow reader on a busy machine; short enough that a
+ * stalled one costs publishers a fraction of a second, once.
+ */
+export const STALL_MS = 250;
 
 /** Why a subscriber went away. */
 export type SubscriberEnd = "closed" | "error" | "slow" | "shutdown";

@@ -32,6 +32,8 @@ import { VERSION } from "./_version.ts";
 const READ_BUFFER_BYTES = 64 * 1024;
 /** Longest wait before reading more from a publisher while a subscriber catches up. */
 const PRESSURE_WAIT_MS = 10;
+/** Read size while a monitor is under pressure. */
+const PRESSURED_READ_BYTES = 4 * 1024;
 /** Bound on flushing queued frames at shutdown. */
 const DRAIN_MS = 1000;
 /** At shutdown, how long publishers still sending may go on, and what counts as idle. */
@@ -91,6 +93,8 @@ export class DotfilesDaemon implements AsyncDisposable {
   #finished = Promise.withResolvers<void>();
   /** Frames recorded but not yet broadcast: they go out once the store has them. */
   #pending: [string, Uint8Array][] = [];
+  /** The pressure wait in progress; publishers take turns through it. */
+  #gate: Promise<void> | null = null;
 
   /**
    * Creates the daemon; nothing is touched until {@linkcode DotfilesDaemon.start}.
@@ -246,10 +250,12 @@ export class DotfilesDaemon implements AsyncDisposable {
     this.#publishers.set(conn, performance.now());
     const frames = new FrameDecoder(this.config.maxMessageSize);
     const buffer = new Uint8Array(READ_BUFFER_BYTES);
+    const small = buffer.subarray(0, PRESSURED_READ_BYTES);
     const onBody = (body: Uint8Array) => this.#routeBody(body);
     try {
       for (;;) {
-        const n = await conn.read(buffer);
+        // Under pressure, smaller reads: each wait then admits less.
+        const n = await conn.read(this.#broker.pressured ? small : buffer);
         if (n === null) {
           frames.end();
           break;
@@ -260,7 +266,7 @@ export class DotfilesDaemon implements AsyncDisposable {
         } finally {
           this.#commit();
         }
-        if (this.#broker.pressured) await this.#broker.waitForRelief(PRESSURE_WAIT_MS);
+        if (this.#broker.pressured) await this.#throttle();
       }
     } catch (error) {
       if (error instanceof FrameError) {
@@ -277,6 +283,26 @@ export class DotfilesDaemon implements AsyncDisposable {
     } finally {
       this.#publishers.delete(conn);
       closeQuietly(conn);
+    }
+  }
+
+  /**
+   * While a monitor that is still reading has more than half its queue
+   * limit queued, each read from a publisher is followed by a wait of at
+   * most 10 ms for it to catch up. Publishers take turns through one wait at
+   * a time, so ten flooding publishers are held to the same pace as one
+   * instead of each reading on its own clock.
+   */
+  async #throttle(): Promise<void> {
+    while (this.#broker.pressured) {
+      if (this.#gate === null) {
+        this.#gate = this.#broker.waitForRelief(PRESSURE_WAIT_MS).finally(() => {
+          this.#gate = null;
+        });
+        await this.#gate;
+        return;
+      }
+      await this.#gate;
     }
   }
 
@@ -420,17 +446,43 @@ export class DotfilesDaemon implements AsyncDisposable {
    * could lose in a crash, so `seq` is never handed out twice.
    */
   #commit(): void {
-    if (this.#pending.length === 0) return;
-    this.#state?.flush();
     const pending = this.#pending;
+    if (pending.length === 0) return;
     this.#pending = [];
-    const c = this.#counters;
+    this.#state?.flush();
+    // Join each type's frames of this read into one buffer that all its
+    // subscribers share: one copy per read, not one per subscriber.
+    const byType = new Map<string, Uint8Array[]>();
     for (const [eventType, frame] of pending) {
-      const n = this.#broker.broadcast(eventType, frame);
-      c.framesOut += n;
-      c.bytesOut += n * frame.byteLength;
-      if (n > 0) c.framesOutByType.set(eventType, (c.framesOutByType.get(eventType) ?? 0) + n);
+      const list = byType.get(eventType);
+      if (list === undefined) byType.set(eventType, [frame]);
+      else list.push(frame);
     }
+    let joined: Uint8Array | undefined;
+    for (const [eventType, frames] of byType) {
+      joined = frames.length === 1 ? frames[0]! : concat(frames);
+      this.#count(
+        eventType,
+        frames.length,
+        joined.byteLength,
+        this.#broker.sendToType(eventType, joined),
+      );
+    }
+    if (this.#broker.hasFirehoseSubscribers) {
+      const all = byType.size === 1 ? joined! : concat(pending.map(([, frame]) => frame));
+      this.#count("*", pending.length, all.byteLength, this.#broker.sendToFirehose(all));
+    }
+  }
+
+  #count(eventType: string, frames: number, bytes: number, subscribers: number): void {
+    if (subscribers === 0) return;
+    const c = this.#counters;
+    c.framesOut += frames * subscribers;
+    c.bytesOut += bytes * subscribers;
+    c.framesOutByType.set(
+      eventType,
+      (c.framesOutByType.get(eventType) ?? 0) + frames * subscribers,
+    );
   }
 
   /** Routes the `operation_failed` the state synthesizes for a stale operation. */

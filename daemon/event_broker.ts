@@ -313,21 +313,65 @@ export class EventBroker {
    * ```
    */
   broadcast(eventType: string, frame: Uint8Array): number {
-    let n = 0;
+    return this.sendToType(eventType, frame) + this.sendToFirehose(frame);
+  }
+
+  /**
+   * Queues bytes (one or more whole frames, in order) on every subscriber of
+   * the event type, not on the firehose.
+   *
+   * @param eventType The event type.
+   * @param frames Whole frames of that type; shared, never modified.
+   * @returns How many subscribers they were queued for.
+   * @example
+   * ```ts
+   * import { EventBroker } from "@dotfiles/daemon/daemon";
+   * import assert from "node:assert/strict";
+   *
+   * assert.equal(new EventBroker({ socketDir: "/s" }).sendToType("x", new Uint8Array(8)), 0);
+   * ```
+   */
+  sendToType(eventType: string, frames: Uint8Array): number {
     const channel = this.#channels.get(eventType);
-    if (channel !== undefined) {
-      for (const sub of channel.subscribers) {
-        sub.send(frame);
-        n++;
-      }
-    }
-    if (this.#firehose !== null) {
-      for (const sub of this.#firehose.subscribers) {
-        sub.send(frame);
-        n++;
-      }
-    }
-    return n;
+    if (channel === undefined) return 0;
+    for (const sub of channel.subscribers) sub.send(frames);
+    return channel.subscribers.size;
+  }
+
+  /**
+   * Queues bytes (one or more whole frames, in order) on every firehose
+   * subscriber.
+   *
+   * @param frames Whole frames; shared, never modified.
+   * @returns How many subscribers they were queued for.
+   * @example
+   * ```ts
+   * import { EventBroker } from "@dotfiles/daemon/daemon";
+   * import assert from "node:assert/strict";
+   *
+   * assert.equal(new EventBroker({ socketDir: "/s" }).sendToFirehose(new Uint8Array(8)), 0);
+   * ```
+   */
+  sendToFirehose(frames: Uint8Array): number {
+    if (this.#firehose === null) return 0;
+    for (const sub of this.#firehose.subscribers) sub.send(frames);
+    return this.#firehose.subscribers.size;
+  }
+
+  /**
+   * Whether anyone is connected to the firehose.
+   *
+   * @returns `true` when `events.sock` has subscribers.
+   * @example
+   * ```ts
+   * import { EventBroker } from "@dotfiles/daemon/daemon";
+   * import assert from "node:assert/strict";
+   *
+   * assert.equal(new EventBroker({ socketDir: "/s" }).hasFirehoseSubscribers, false);
+   * ```
+   */
+  get hasFirehoseSubscribers(): boolean {
+    return (this.#firehose?.subscribers.size ?? 0) > 0;
   }
 
   /**

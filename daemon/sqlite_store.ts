@@ -159,6 +159,7 @@ export class SqliteStore implements Store, Disposable {
   #writesSinceCheckpoint = 0;
   #checkpointer: Worker | null = null;
   #checkpointing = false;
+  #checkpoints = 0;
   #onWarning: (text: string) => void;
 
   private constructor(
@@ -372,6 +373,28 @@ export class SqliteStore implements Store, Disposable {
   }
 
   /**
+   * WAL checkpoints completed in the background since open. Commits do not
+   * checkpoint (that would fsync on the daemon's thread); every 1000 writes
+   * a worker thread does.
+   *
+   * @returns The count.
+   * @example
+   * ```ts
+   * import { SqliteStore } from "@dotfiles/daemon/daemon";
+   * import assert from "node:assert/strict";
+   *
+   * const dir = await Deno.makeTempDir();
+   * using store = SqliteStore.open(`${dir}/state.db`);
+   * assert.equal(store.checkpoints, 0);
+   * store.close();
+   * await Deno.remove(dir, { recursive: true });
+   * ```
+   */
+  get checkpoints(): number {
+    return this.#checkpoints;
+  }
+
+  /**
    * Closes the database (checkpointing the WAL). Idempotent.
    *
    * @example
@@ -432,7 +455,8 @@ export class SqliteStore implements Store, Disposable {
       }
       this.#checkpointer.onmessage = (event: MessageEvent<{ ok: boolean; error?: string }>) => {
         this.#checkpointing = false;
-        if (!event.data.ok) this.#onWarning(`WAL checkpoint failed: ${event.data.error}`);
+        if (event.data.ok) this.#checkpoints++;
+        else this.#onWarning(`WAL checkpoint failed: ${event.data.error}`);
       };
       this.#checkpointer.onerror = (event) => {
         event.preventDefault();

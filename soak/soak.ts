@@ -4,7 +4,8 @@
  * receive everything and short-lived ones that come and go, and prints the
  * daemon's RSS, open file descriptors and query round-trip latency (the
  * event-loop lag as a client sees it) over time, then a verdict: flat or not
- * (last third of the samples against the first third).
+ * (last third of the samples against the middle third; the first third is
+ * warm-up, while V8 sizes its heap to the allocation rate).
  *
  * ```sh
  * deno task soak --minutes 10
@@ -212,7 +213,9 @@ await Promise.all(longLivedDone);
 // ---- verdict
 const third = Math.max(1, Math.floor(samples.length / 3));
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const first = samples.slice(0, third);
+// The first third is warm-up (V8 grows its heap to the allocation rate, then
+// holds it): growth is judged from the middle third to the last.
+const first = samples.slice(third, samples.length - third);
 const last = samples.slice(-third);
 const rssFirst = mean(first.map((s) => s.rssMiB));
 const rssLast = mean(last.map((s) => s.rssMiB));
@@ -234,17 +237,17 @@ for (const t of tallies) {
   console.log(`  ${t.name}: received ${t.received}, seq gaps or errors ${t.errors}`);
 }
 console.log(
-  `RSS first third ${rssFirst.toFixed(1)} MiB, last third ${rssLast.toFixed(1)} MiB: ${
+  `RSS middle third ${rssFirst.toFixed(1)} MiB, last third ${rssLast.toFixed(1)} MiB: ${
     rssFlat ? "flat" : "GROWING"
   }`,
 );
 console.log(
-  `fds first third ${fdFirst.toFixed(1)}, last third ${fdLast.toFixed(1)}: ${
+  `fds middle third ${fdFirst.toFixed(1)}, last third ${fdLast.toFixed(1)}: ${
     fdFlat ? "flat" : "GROWING"
   }`,
 );
 console.log(
-  `query round trip p50 first third ${lagFirst.toFixed(2)} ms, last third ${
+  `query round trip p50 middle third ${lagFirst.toFixed(2)} ms, last third ${
     lagLast.toFixed(2)
   } ms: ${lagFlat ? "flat" : "GROWING"}`,
 );

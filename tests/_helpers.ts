@@ -46,6 +46,7 @@ export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void
 export class RawClient implements Disposable {
   readonly conn: Deno.UnixConn;
   #buf = new Uint8Array(0);
+  #off = 0;
   #closed = false;
 
   private constructor(conn: Deno.UnixConn) {
@@ -79,7 +80,7 @@ export class RawClient implements Disposable {
   }
 
   async #fill(need: number, signal: AbortSignal): Promise<boolean> {
-    while (this.#buf.byteLength < need) {
+    while (this.#buf.byteLength - this.#off < need) {
       const chunk = new Uint8Array(64 * 1024);
       const n = await Promise.race([
         this.conn.read(chunk),
@@ -88,10 +89,12 @@ export class RawClient implements Disposable {
         }),
       ]);
       if (n === null) return false;
-      const merged = new Uint8Array(this.#buf.byteLength + n);
-      merged.set(this.#buf);
-      merged.set(chunk.subarray(0, n), this.#buf.byteLength);
+      const rest = this.#buf.subarray(this.#off);
+      const merged = new Uint8Array(rest.byteLength + n);
+      merged.set(rest);
+      merged.set(chunk.subarray(0, n), rest.byteLength);
       this.#buf = merged;
+      this.#off = 0;
     }
     return true;
   }
@@ -100,10 +103,13 @@ export class RawClient implements Disposable {
   async read(timeoutMs = 5000): Promise<Record<string, unknown> | null> {
     const signal = AbortSignal.timeout(timeoutMs);
     if (!await this.#fill(4, signal)) return null;
-    const len = new DataView(this.#buf.buffer, this.#buf.byteOffset).getUint32(0, false);
+    const len = new DataView(this.#buf.buffer, this.#buf.byteOffset + this.#off).getUint32(
+      0,
+      false,
+    );
     if (!await this.#fill(4 + len, signal)) return null;
-    const body = this.#buf.slice(4, 4 + len);
-    this.#buf = this.#buf.slice(4 + len);
+    const body = this.#buf.subarray(this.#off + 4, this.#off + 4 + len);
+    this.#off += 4 + len;
     return JSON.parse(new TextDecoder().decode(body));
   }
 
@@ -123,7 +129,7 @@ export class RawClient implements Disposable {
     try {
       const signal = AbortSignal.timeout(timeoutMs);
       for (;;) {
-        if (!await this.#fill(this.#buf.byteLength + 1, signal)) return true;
+        if (!await this.#fill(this.#buf.byteLength - this.#off + 1, signal)) return true;
       }
     } catch (err) {
       if (err instanceof DOMException && err.name === "TimeoutError") return false;
