@@ -118,6 +118,7 @@ interface Statements {
   upsertOperation: StatementSync;
   deleteOperation: StatementSync;
   upsertHistory: StatementSync;
+  upsertHistoryMany: StatementSync;
   pruneHistory: StatementSync;
 }
 
@@ -358,7 +359,21 @@ export class SqliteStore implements Store, Disposable {
         );
       }
       for (const id of batch.deletedOperations) s.deleteOperation.run(id);
-      for (const h of batch.history) s.upsertHistory.run(h.event_type, h.seq, h.body);
+      // Rows go in groups: one call per group, not one per message.
+      const history = batch.history;
+      let i = 0;
+      for (; i + HISTORY_ROWS_PER_STATEMENT <= history.length; i += HISTORY_ROWS_PER_STATEMENT) {
+        const values: (string | number)[] = [];
+        for (let j = i; j < i + HISTORY_ROWS_PER_STATEMENT; j++) {
+          const h = history[j]!;
+          values.push(h.event_type, h.seq, h.body);
+        }
+        s.upsertHistoryMany.run(...values);
+      }
+      for (; i < history.length; i++) {
+        const h = history[i]!;
+        s.upsertHistory.run(h.event_type, h.seq, h.body);
+      }
       for (const p of batch.historyPrunes) s.pruneHistory.run(p.event_type, p.before_seq);
       db.exec("COMMIT");
       if (++this.#writesSinceCheckpoint >= CHECKPOINT_EVERY_WRITES) this.#checkpoint();
@@ -480,6 +495,9 @@ export class SqliteStore implements Store, Disposable {
   }
 }
 
+/** History rows written by one multi-row INSERT. */
+const HISTORY_ROWS_PER_STATEMENT = 32;
+
 /** Transactions between two background WAL checkpoints. */
 const CHECKPOINT_EVERY_WRITES = 1000;
 
@@ -576,6 +594,11 @@ function prepareStatements(db: DatabaseSync): Statements {
     deleteOperation: db.prepare("DELETE FROM operations WHERE operation_id = ?"),
     upsertHistory: db.prepare(
       "INSERT OR REPLACE INTO history (event_type, seq, body) VALUES (?, ?, ?)",
+    ),
+    upsertHistoryMany: db.prepare(
+      `INSERT OR REPLACE INTO history (event_type, seq, body) VALUES ${
+        Array.from({ length: HISTORY_ROWS_PER_STATEMENT }, () => "(?, ?, ?)").join(", ")
+      }`,
     ),
     pruneHistory: db.prepare("DELETE FROM history WHERE event_type = ? AND seq < ?"),
   };

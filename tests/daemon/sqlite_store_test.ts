@@ -354,3 +354,27 @@ Deno.test("SqliteStore checkpoints the WAL in a worker and truncates it on close
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("SqliteStore writes a batch of many history rows in groups and loads them all back", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/state.db`;
+    {
+      using store = SqliteStore.open(path);
+      const batch = emptyBatch();
+      // 100 = three groups of 32 and four single rows.
+      for (let seq = 1; seq <= 100; seq++) {
+        batch.history.push({ event_type: seq % 2 ? "odd" : "even", seq, body: `{"seq":${seq}}` });
+      }
+      store.write(batch);
+    }
+    using store = SqliteStore.open(path);
+    const history = store.load().history;
+    assert.equal(history.length, 100);
+    const seqs = history.filter((h) => h.event_type === "odd").map((h) => h.seq);
+    assert.deepEqual(seqs, Array.from({ length: 50 }, (_, i) => 2 * i + 1));
+    assert.ok(history.every((h) => h.body === `{"seq":${h.seq}}`));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
