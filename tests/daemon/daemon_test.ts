@@ -1,71 +1,20 @@
 import assert from "node:assert/strict";
-import { DaemonAlreadyRunningError, type DaemonOptions, DotfilesDaemon } from "../../daemon/mod.ts";
-import { pythonMessage, RawClient, rawFrame, withTmpDir, writeAll } from "../_helpers.ts";
-
-interface Running extends AsyncDisposable {
-  daemon: DotfilesDaemon;
-  dir: string;
-  logs: string[];
-  sock(name: string): string;
-}
-
-async function startDaemon(options: DaemonOptions = {}): Promise<Running> {
-  const tmp = await withTmpDir();
-  const logs: string[] = [];
-  const daemon = new DotfilesDaemon({
-    socketDir: `${tmp.path}/sockets`,
-    stateDir: `${tmp.path}/state`,
-    persist: false,
-    logLevel: "warn",
-    logSink: (line) => logs.push(line),
-    ...options,
-  });
-  await daemon.start();
-  return {
-    daemon,
-    dir: `${tmp.path}/sockets`,
-    logs,
-    sock: (name) => `${tmp.path}/sockets/${name}`,
-    async [Symbol.asyncDispose](): Promise<void> {
-      await daemon.stop();
-      await tmp[Symbol.asyncDispose]();
-    },
-  };
-}
-
-function progress(eventType: string, i: number): Record<string, unknown> {
-  return {
-    message_id: `m-${i}`,
-    timestamp: new Date().toISOString(),
-    event_type: eventType,
-    payload: {
-      type: "operation_progress",
-      operation_id: "op",
-      step_id: "s",
-      step_progress: i % 101,
-      overall_progress: 0,
-      i,
-    },
-  };
-}
+import { DaemonAlreadyRunningError, DotfilesDaemon } from "../../daemon/mod.ts";
+import {
+  counters as queryCounters,
+  progress,
+  pythonMessage,
+  RawClient,
+  rawFrame,
+  type Running,
+  startDaemon,
+  until,
+  withTmpDir,
+  writeAll,
+} from "../_helpers.ts";
 
 async function counters(d: Running): Promise<Record<string, unknown>> {
-  using q = await RawClient.connect(d.sock("query.sock"));
-  const r = await q.query("get_daemon_status");
-  return ((r.payload as Record<string, unknown>).result as Record<string, unknown>)
-    .counters as Record<string, unknown>;
-}
-
-async function until(
-  check: () => boolean | Promise<boolean>,
-  what: string,
-  ms = 3000,
-): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  return await queryCounters(d.sock("query.sock"));
 }
 
 Deno.test("DotfilesDaemon creates private sockets on start and removes every file on stop", async () => {

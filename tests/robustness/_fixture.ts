@@ -7,70 +7,17 @@
  */
 
 import assert from "node:assert/strict";
-import { type DaemonOptions, DotfilesDaemon } from "../../daemon/mod.ts";
-import { RawClient, withTmpDir } from "../_helpers.ts";
+import {
+  counters,
+  type Obj,
+  progress,
+  RawClient,
+  type Running,
+  startDaemon,
+  until,
+} from "../_helpers.ts";
 
-/** A daemon running in this process on a temp dir. */
-export interface Running extends AsyncDisposable {
-  daemon: DotfilesDaemon;
-  /** The temp root: `sockets/` and `state/` live in it. */
-  root: string;
-  /** The socket dir. */
-  dir: string;
-  logs: string[];
-  sock(name: string): string;
-}
-
-/** Starts a daemon in this process on a fresh temp dir (warnings collected in `logs`). */
-export async function startDaemon(options: DaemonOptions = {}): Promise<Running> {
-  const tmp = await withTmpDir("dotfiles-robust-");
-  const logs: string[] = [];
-  const daemon = new DotfilesDaemon({
-    socketDir: `${tmp.path}/sockets`,
-    stateDir: `${tmp.path}/state`,
-    persist: false,
-    logLevel: "warn",
-    logSink: (line) => logs.push(line),
-    ...options,
-  });
-  await daemon.start();
-  return {
-    daemon,
-    root: tmp.path,
-    dir: `${tmp.path}/sockets`,
-    logs,
-    sock: (name) => `${tmp.path}/sockets/${name}`,
-    async [Symbol.asyncDispose](): Promise<void> {
-      await daemon.stop();
-      await tmp[Symbol.asyncDispose]();
-    },
-  };
-}
-
-/** A JSON object, loosely typed. */
-export type Obj = Record<string, unknown>;
-
-/** Queries `get_daemon_status` on a fresh connection and returns its counters. */
-export async function counters(queryPath: string): Promise<Obj> {
-  using q = await RawClient.connect(queryPath);
-  const r = await q.query("get_daemon_status");
-  const payload = r.payload as Obj;
-  assert.equal(payload.error, undefined, `status query failed: ${payload.error}`);
-  return (payload.result as Obj).counters as Obj;
-}
-
-/** Polls `check` every 10 ms until it holds or `ms` pass. */
-export async function until(
-  check: () => boolean | Promise<boolean>,
-  what: string,
-  ms = 5000,
-): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+export { counters, type Obj, progress, type Running, startDaemon, until };
 
 /** Resolves after `ms`. */
 export function sleep(ms: number): Promise<void> {
@@ -116,23 +63,6 @@ export function runSeed(testName: string): number {
   // deno-lint-ignore no-console
   console.log(`${testName}: seed ${seed} (replay with ROBUSTNESS_SEED=${seed})`);
   return seed;
-}
-
-/** A valid progress message of `eventType`, numbered `i`. */
-export function progress(eventType: string, i: number, tag = "m"): Obj {
-  return {
-    message_id: `${tag}-${i}`,
-    timestamp: new Date().toISOString(),
-    event_type: eventType,
-    payload: {
-      type: "operation_progress",
-      operation_id: "op",
-      step_id: "s",
-      step_progress: i % 101,
-      overall_progress: 0,
-      i,
-    },
-  };
 }
 
 /**
