@@ -107,7 +107,7 @@ Deno.test("SqliteStore uses WAL with synchronous NORMAL and records its schema v
   assert.equal(db.prepare("PRAGMA journal_mode").get()?.journal_mode, "wal");
   assert.equal(
     db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get()?.value,
-    "1",
+    "2",
   );
 });
 
@@ -250,9 +250,46 @@ Deno.test("DaemonState on SqliteStore keeps everything across a restart", async 
   assert.deepEqual(history.events.map((e) => e.seq), [18, 19, 20, 21, 22, 23, 24, 25, 26, 27]);
   assert.equal(history.truncated, true);
   {
+    // The ten kept messages were written as one run of consecutive seqs.
     using db = new DatabaseSync(path);
-    assert.equal(db.prepare("SELECT count(*) AS n FROM history").get()?.n, 10);
+    assert.deepEqual(
+      {
+        ...db.prepare(
+          "SELECT count(*) AS n, min(first_seq) AS lo, max(last_seq) AS hi FROM history",
+        ).get(),
+      },
+      { n: 1, lo: 18, hi: 27 },
+    );
   }
+});
+
+Deno.test("SqliteStore migrates a version 1 database, one history row per message, to runs", async () => {
+  await using tmp = await withTmpDir();
+  const path = `${tmp.path}/state.db`;
+  {
+    using store = SqliteStore.open(path);
+  }
+  {
+    // Turn the fresh database back into version 1's layout with two messages.
+    using db = new DatabaseSync(path);
+    db.exec(`DROP TABLE history; DROP TABLE history_floor;
+      CREATE TABLE history (event_type TEXT NOT NULL, seq INTEGER NOT NULL, body TEXT NOT NULL,
+        PRIMARY KEY (event_type, seq)) WITHOUT ROWID;
+      INSERT INTO history VALUES ('t', 1, '{"seq":1}'), ('t', 2, '{"seq":2}');
+      UPDATE meta SET value = '1' WHERE key = 'schema_version';`);
+  }
+  const warnings: string[] = [];
+  using store = SqliteStore.open(path, { onWarning: (w) => warnings.push(w) });
+  assert.deepEqual(warnings, []);
+  assert.deepEqual(store.load().history, [
+    { event_type: "t", seq: 1, body: '{"seq":1}' },
+    { event_type: "t", seq: 2, body: '{"seq":2}' },
+  ]);
+  const batch = emptyBatch();
+  batch.history.push({ event_type: "t", seq: 3, body: '{"seq":3}' });
+  batch.historyPrunes.push({ event_type: "t", before_seq: 2 });
+  store.write(batch);
+  assert.deepEqual(store.load().history.map((h) => h.seq), [2, 3]);
 });
 
 const CHILD = `
