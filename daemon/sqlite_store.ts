@@ -662,7 +662,12 @@ function prepareStatements(db: DatabaseSync): Statements {
        ON CONFLICT (event_type) DO UPDATE SET before_seq = excluded.before_seq`,
     ),
     // A run is dropped once all of it is below the floor; load skips the rest.
-    pruneHistory: db.prepare("DELETE FROM history WHERE event_type = ? AND last_seq < ?"),
+    // first_seq is indexed: the range holds only the old runs (and the one
+    // straddling the floor, which last_seq keeps). Filtering on last_seq
+    // alone scanned every run of the type in every transaction.
+    pruneHistory: db.prepare(
+      "DELETE FROM history WHERE event_type = ?1 AND first_seq < ?2 AND last_seq < ?2",
+    ),
   };
 }
 
