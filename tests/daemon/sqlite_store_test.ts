@@ -267,7 +267,7 @@ Deno.test("SqliteStore migrates a version 1 database, one history row per messag
   await using tmp = await withTmpDir();
   const path = `${tmp.path}/state.db`;
   {
-    using store = SqliteStore.open(path);
+    using _created = SqliteStore.open(path);
   }
   {
     // Turn the fresh database back into version 1's layout with two messages.
