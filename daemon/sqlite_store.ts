@@ -6,6 +6,7 @@
  * @module
  */
 
+import { CHECKPOINT_WORKER_URL, type CheckpointReply } from "./_checkpoint_worker.ts";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { JsonObject, OperationRecord } from "../protocol/mod.ts";
 import type {
@@ -178,6 +179,7 @@ export class SqliteStore implements Store, Disposable {
   #checkpointer: Worker | null = null;
   #checkpointing = false;
   #checkpoints = 0;
+  #inlineCheckpoints = false;
   #onWarning: (text: string) => void;
 
   private constructor(
@@ -487,7 +489,7 @@ export class SqliteStore implements Store, Disposable {
   #checkpoint(): void {
     if (this.#checkpointing) return;
     this.#writesSinceCheckpoint = 0;
-    if (this.#checkpointer === null) this.#startCheckpointer();
+    if (this.#checkpointer === null && !this.#inlineCheckpoints) this.#startCheckpointer();
     if (this.#checkpointer === null) {
       this.#db.exec("PRAGMA wal_checkpoint(PASSIVE)");
       return;
@@ -500,15 +502,13 @@ export class SqliteStore implements Store, Disposable {
   #startCheckpointer(): void {
     if (this.#checkpointer === null) {
       try {
-        this.#checkpointer = new Worker(
-          new URL("./_checkpoint_worker.ts", import.meta.url).href,
-          { type: "module" },
-        );
+        this.#checkpointer = new Worker(CHECKPOINT_WORKER_URL, { type: "module" });
       } catch (error) {
+        this.#inlineCheckpoints = true;
         this.#onWarning(`Cannot start the checkpoint worker, checkpointing inline: ${error}`);
         return;
       }
-      this.#checkpointer.onmessage = (event: MessageEvent<{ ok: boolean; error?: string }>) => {
+      this.#checkpointer.onmessage = (event: MessageEvent<CheckpointReply>) => {
         this.#checkpointing = false;
         if (event.data.ok) this.#checkpoints++;
         else this.#onWarning(`WAL checkpoint failed: ${event.data.error}`);
@@ -518,7 +518,8 @@ export class SqliteStore implements Store, Disposable {
         this.#checkpointing = false;
         this.#checkpointer?.terminate();
         this.#checkpointer = null;
-        this.#onWarning(`Checkpoint worker failed: ${event.message}`);
+        this.#inlineCheckpoints = true;
+        this.#onWarning(`Checkpoint worker failed, checkpointing inline: ${event.message}`);
       };
     }
   }

@@ -77,17 +77,7 @@ async function main(): Promise<number> {
     return 1;
   }
   await Deno.mkdir("dist", { recursive: true });
-  // The store's checkpoint worker is loaded by URL at run time, so the
-  // module graph does not reach it: include it explicitly.
-  const args = [
-    "compile",
-    ...flags,
-    "--include",
-    "daemon/_checkpoint_worker.ts",
-    "--output",
-    COMPILE_OUTPUT,
-    "main.ts",
-  ];
+  const args = ["compile", ...flags, "--output", COMPILE_OUTPUT, "main.ts"];
   const { code, stderr } = await new Deno.Command("deno", {
     args,
     stdout: "inherit",
