@@ -7,8 +7,8 @@
  * figure is the median of several runs; runs of the relays alternate.
  *
  * Options:
- * - `--quick`: fewer messages, one run per figure (three for start-up), a
- *   10 s idle window; finishes in under a minute.
+ * - `--quick`: fewer messages, one run per figure (two for start-up), a
+ *   2 s settle and 5 s idle window, no warm-up; finishes in about a minute.
  * - `--json`: print the results as JSON instead of the table.
  * - `--runs N`: runs per figure (default 3, quick 1).
  * - `--only a,b`: sections to run: startup, throughput, latency, publish, idle.
@@ -45,7 +45,7 @@ const runs = values.runs !== undefined ? Math.max(1, Number(values.runs)) : quic
 const sections = new Set(
   (values.only ?? "startup,throughput,latency,publish,idle").split(",").map((s) => s.trim()),
 );
-const scale = quick ? 0.3 : 1;
+const scale = quick ? 0.2 : 1;
 
 /** One line of the table. */
 interface Row {
@@ -132,7 +132,7 @@ function checkDelivery(label: string, r: ClientResult): boolean {
 // ---------------------------------------------------------------- start-up
 
 async function startupSection(): Promise<void> {
-  const n = quick ? 3 : 5;
+  const n = quick ? 2 : 5;
   const times = { daemon: [] as number[], baseline: [] as number[] };
   for (let i = 0; i < n; i++) {
     for (const kind of ["baseline", "daemon"] as const) {
@@ -203,8 +203,9 @@ async function throughputSection(): Promise<void> {
   const baseline = await relay("baseline");
   const noPersist = await relay("daemon", { persist: false, label: "daemon --no-persist" });
   try {
-    // Unmeasured warm-up: JIT-compile each relay's hot path first.
-    for (const t of [baseline, daemon, noPersist]) {
+    // Unmeasured warm-up: JIT-compile each relay's hot path first (--quick
+    // skips it to stay under a minute; its first figures run colder).
+    for (const t of quick ? [] : [baseline, daemon, noPersist]) {
       await runClient({
         mode: "flood",
         socketDir: t.socketDir,
@@ -298,7 +299,7 @@ async function latencySection(): Promise<void> {
           subscribersPerType: 1,
           size: 250,
           rate: 5000,
-          durationMs: quick ? 1500 : 4000,
+          durationMs: quick ? 1000 : 4000,
           warmupMs: 500,
         }, 40_000);
         (raw[t.label] ??= []).push(result);
@@ -388,12 +389,12 @@ async function idleSection(): Promise<void> {
       samples: { daemon: [idleRss[0]! / 1048576], baseline: [idleRss[1]! / 1048576] },
     });
 
-    const windowMs = quick ? 10_000 : 30_000;
+    const windowMs = quick ? 5_000 : 30_000;
     // V8's memory reducer runs up to three GCs in the 40 s or so after the
     // last activity (measured: 14-30 ms of CPU per 10 s between 20 and 40 s,
     // nothing after; strace shows no wake-up at all once it is done). The full
     // run waits that out so the figure is the steady state; --quick does not.
-    const settleMs = quick ? 3000 : 45_000;
+    const settleMs = quick ? 2000 : 45_000;
     const holders = await Promise.all(
       both.map((r) =>
         holdClient(
