@@ -133,6 +133,22 @@ export interface ChildDaemon extends AsyncDisposable {
   kill9(): Promise<void>;
 }
 
+/** `deno run` arguments for a daemon process on the given dirs. */
+export function daemonArgs(socketDir: string, stateDir: string, extra: string[] = []): string[] {
+  return [
+    "run",
+    "--allow-read",
+    "--allow-write",
+    "--allow-net",
+    "--allow-env",
+    RUN_DAEMON,
+    socketDir,
+    "--state-dir",
+    stateDir,
+    ...extra,
+  ];
+}
+
 /**
  * Spawns `deno run <least flags> _run_daemon.ts <socketDir> --state-dir <stateDir>`
  * and waits for `query.sock` to answer.
@@ -144,20 +160,7 @@ export async function spawnDaemon(
   waitReady = true,
 ): Promise<ChildDaemon> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-write",
-      "--allow-net",
-      "--allow-env",
-      RUN_DAEMON,
-      socketDir,
-      "--state-dir",
-      stateDir,
-      "--log-level",
-      "warn",
-      ...extra,
-    ],
+    args: daemonArgs(socketDir, stateDir, ["--log-level", "warn", ...extra]),
     stdin: "null",
     stdout: "null",
     stderr: "piped",

@@ -1,22 +1,11 @@
 import assert from "node:assert/strict";
 import { DotfilesDaemon, UnsafeSocketDirError } from "../../daemon/mod.ts";
 import { RawClient, withTmpDir } from "../_helpers.ts";
-import { listDir, spawnDaemon } from "./_fixture.ts";
-import { RUN_DAEMON } from "./_fixture.ts";
+import { daemonArgs, listDir, spawnDaemon } from "./_fixture.ts";
 
 async function runSecond(socketDir: string, stateDir: string): Promise<Deno.CommandOutput> {
   return await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-write",
-      "--allow-net",
-      "--allow-env",
-      RUN_DAEMON,
-      socketDir,
-      "--state-dir",
-      stateDir,
-    ],
+    args: daemonArgs(socketDir, stateDir),
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
