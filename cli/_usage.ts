@@ -6,7 +6,7 @@
  */
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { defaultSocketDir } from "../protocol/mod.ts";
+import { resolveSocketDir } from "../transport/mod.ts";
 
 /** The command name shown in help and errors. */
 export const PROG = "dotfiles-daemon";
@@ -99,7 +99,7 @@ export function socketDirOf(value: unknown): string {
     return value.replace(/(.)\/+$/, "$1");
   }
   try {
-    return defaultSocketDir((name) => Deno.env.get(name));
+    return resolveSocketDir();
   } catch (error) {
     throw new UsageError(
       `Cannot find the socket directory: ${

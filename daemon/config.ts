@@ -1,9 +1,5 @@
-import {
-  DEFAULT_MAX_MESSAGE_SIZE,
-  defaultSocketDir,
-  defaultStateDir,
-  SocketNames,
-} from "../protocol/mod.ts";
+import { DEFAULT_MAX_MESSAGE_SIZE, defaultStateDir, SocketNames } from "../protocol/mod.ts";
+import { resolveSocketDir } from "../transport/mod.ts";
 
 /** The log levels, least severe first. @example
  * ```ts
@@ -215,7 +211,7 @@ function absolute(name: string, value: string): string {
  */
 export function resolveDaemonConfig(options: DaemonOptions = {}): DaemonConfig {
   const {
-    socketDir = defaultSocketDir((name) => Deno.env.get(name)),
+    socketDir = resolveSocketDir(),
     stateDir = defaultStateDir((name) => Deno.env.get(name)),
     persist = true,
     commandSocketName = SocketNames.COMMAND,

@@ -26,7 +26,7 @@ import {
 } from "./_socket_dir.ts";
 import { MemoryStore, type Store } from "./store.ts";
 import { SqliteStore } from "./sqlite_store.ts";
-import { closeQuietly, listenUnix, writeAll } from "./_unix.ts";
+import { closeQuietly, listenUnix, writeAll } from "../transport/mod.ts";
 import { VERSION } from "./_version.ts";
 
 const READ_BUFFER_BYTES = 64 * 1024;

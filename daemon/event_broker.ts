@@ -2,7 +2,7 @@ import { eventSocketPath, SocketNames } from "../protocol/mod.ts";
 import type { Counters } from "./_counters.ts";
 import type { Logger } from "./_logger.ts";
 import { STALL_MS, Subscriber, type SubscriberEnd } from "./_subscriber.ts";
-import { listenUnix } from "./_unix.ts";
+import { listenUnix } from "../transport/mod.ts";
 
 /**
  * Options of {@linkcode EventBroker}.

@@ -16,12 +16,13 @@ import {
 import {
   abortable,
   closeQuietly,
+  connectErrorText,
   connectUnix,
   isPermissionError,
-  MessageReader,
   resolveSocketDir,
   writeAll,
-} from "./_wire.ts";
+} from "../transport/mod.ts";
+import { MessageReader } from "./_wire.ts";
 
 const DEFAULT_TIMEOUT = 5000;
 
@@ -95,16 +96,12 @@ export interface QueryOptions {
 }
 
 function unavailable(path: string, err: unknown): DaemonUnavailableError {
-  const reason = err instanceof Deno.errors.NotFound
-    ? "no socket (is the daemon running?)"
-    : err instanceof Deno.errors.ConnectionRefused
-    ? "connection refused"
-    : err instanceof Error
-    ? err.message
-    : String(err);
-  return new DaemonUnavailableError(`Cannot connect to daemon at '${path}': ${reason}`, {
-    cause: err,
-  });
+  return new DaemonUnavailableError(
+    `Cannot connect to daemon at '${path}': ${connectErrorText(err)}`,
+    {
+      cause: err,
+    },
+  );
 }
 
 function timeoutError(path: string, timeout: number): DaemonUnavailableError {

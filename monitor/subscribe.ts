@@ -11,10 +11,10 @@ import {
   closeQuietly,
   connectUnix,
   isPermissionError,
-  MessageReader,
   resolveSocketDir,
   sleep,
-} from "./_wire.ts";
+} from "../transport/mod.ts";
+import { MessageReader } from "./_wire.ts";
 
 const DEFAULT_RECONNECT_DELAY = 100;
 const MAX_RECONNECT_DELAY = 2000;

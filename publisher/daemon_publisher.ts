@@ -1,6 +1,5 @@
 import {
   DEFAULT_MAX_MESSAGE_SIZE,
-  defaultSocketDir,
   encodeFrame,
   FRAME_HEADER_SIZE,
   isIsoTimestamp,
@@ -9,6 +8,7 @@ import {
   SocketNames,
   validateMessage,
 } from "../protocol/mod.ts";
+import { connectErrorText, resolveSocketDir, writeAll } from "../transport/mod.ts";
 
 /** The default {@linkcode PublisherOptions.connectionTimeout}, in ms. */
 const DEFAULT_CONNECTION_TIMEOUT = 5000;
@@ -91,15 +91,6 @@ interface Job {
 function defaultWarning(text: string): void {
   // deno-lint-ignore no-console
   console.warn(text);
-}
-
-function errorText(err: unknown): string {
-  if (err instanceof Deno.errors.NotFound) return "no socket (is the daemon running?)";
-  if (err instanceof Deno.errors.ConnectionRefused) {
-    return "connection refused (daemon not running)";
-  }
-  if (err instanceof Error) return `${err.name}: ${err.message}`;
-  return String(err);
 }
 
 function positive(name: string, value: number): number {
@@ -222,8 +213,7 @@ export class DaemonPublisher implements AsyncDisposable {
       signal,
       onWarning = defaultWarning,
     } = options;
-    const dir = socketDir ?? defaultSocketDir((name) => Deno.env.get(name));
-    this.#path = `${dir.replace(/\/+$/, "")}/${SocketNames.COMMAND}`;
+    this.#path = `${resolveSocketDir(socketDir)}/${SocketNames.COMMAND}`;
     this.#timeout = positive("connectionTimeout", connectionTimeout);
     this.#retryInterval = positive("retryInterval", retryInterval);
     this.#maxSize = positive("maxMessageSize", maxMessageSize);
@@ -388,7 +378,7 @@ export class DaemonPublisher implements AsyncDisposable {
     try {
       frame = encodeFrame(m);
     } catch (err) {
-      this.#warn(`Cannot publish message: ${errorText(err)}`);
+      this.#warn(`Cannot publish message: ${connectErrorText(err)}`);
       return null;
     }
     const size = frame.byteLength - FRAME_HEADER_SIZE;
@@ -467,7 +457,7 @@ export class DaemonPublisher implements AsyncDisposable {
       }
       if (job.frame === null) return true;
       try {
-        await this.#writeAll(conn, job.frame);
+        await writeAll(conn, job.frame);
         return true;
       } catch (err) {
         this.#drop(conn);
@@ -478,15 +468,10 @@ export class DaemonPublisher implements AsyncDisposable {
           return false;
         }
         // Broken (daemon restarted): retry once on a new connection.
-        if (attempt === 1) this.#outage(errorText(err));
+        if (attempt === 1) this.#outage(connectErrorText(err));
       }
     }
     return false;
-  }
-
-  async #writeAll(conn: Deno.UnixConn, frame: Uint8Array): Promise<void> {
-    let written = await conn.write(frame);
-    while (written < frame.byteLength) written += await conn.write(frame.subarray(written));
   }
 
   async #open(job: Job): Promise<Deno.UnixConn | null> {
@@ -504,7 +489,7 @@ export class DaemonPublisher implements AsyncDisposable {
         }, reject);
       });
     } catch (err) {
-      this.#outage(errorText(err));
+      this.#outage(connectErrorText(err));
       return null;
     } finally {
       this.#cancelConnect = null;

@@ -17,8 +17,9 @@
 
 // deno-lint-ignore-file no-console
 import { parseArgs } from "node:util";
-import { RawClient, rawFrame, withTmpDir, writeAll } from "../tests/_helpers.ts";
-import { fdCount, rssKiB, sleep, spawnDaemon } from "../tests/robustness/_fixture.ts";
+import { RawClient, rawFrame, withTmpDir } from "../tests/_helpers.ts";
+import { sleep, writeAll } from "../transport/mod.ts";
+import { fdCount, rssKiB, spawnDaemon } from "../tests/robustness/_fixture.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -8,6 +8,9 @@
 
 import assert from "node:assert/strict";
 import { type DaemonOptions, DotfilesDaemon } from "../daemon/mod.ts";
+import { writeAll } from "../transport/mod.ts";
+
+export { writeAll };
 
 /** A temp directory removed on dispose. */
 export interface TmpDir extends AsyncDisposable {
@@ -34,12 +37,6 @@ export function rawFrame(body: string | Uint8Array): Uint8Array {
   new DataView(out.buffer).setUint32(0, bytes.byteLength, false);
   out.set(bytes, 4);
   return out;
-}
-
-/** Writes all of `bytes` (Deno's write may be partial). */
-export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < bytes.byteLength) off += await conn.write(bytes.subarray(off));
 }
 
 /**

@@ -16,13 +16,11 @@ import {
   startDaemon,
   until,
 } from "../_helpers.ts";
+import { sleep } from "../../transport/mod.ts";
+
+export { sleep };
 
 export { counters, type Obj, progress, type Running, startDaemon, until };
-
-/** Resolves after `ms`. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 /** A small seeded PRNG (mulberry32): same seed, same sequence. */
 export class Prng {
