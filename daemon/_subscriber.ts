@@ -1,28 +1,10 @@
-/** Largest write assembled from queued frames. */
-const COALESCE_BYTES = 64 * 1024;
-/**
- * A subscriber that made no write progress for this long counts as stalled:
- * it no longer holds publishers back, and its queue fills until it is cut off.
- * A write completes only when the kernel finds the socket writable again, which
- * for a Unix socket means the reader drained three quarters of its buffer: a
- * reader that is slow but reading (on a loaded machine, 300-600 ms between
- * completions was measured) must not count as stalled. A stalled one costs
- * publishers about this long, once.
- */
-export const STALL_MS = 750;
+import { COALESCE_BYTES, type FlowControl } from "./_flow_control.ts";
 
 /** Why a subscriber went away. */
 export type SubscriberEnd = "closed" | "error" | "slow" | "shutdown";
 
-/** Callbacks of a {@linkcode Subscriber}. */
-export interface SubscriberHooks {
-  /** The queue rose above half its limit. */
-  onPressure(sub: Subscriber): void;
-  /** The queue fell back to half its limit or below. */
-  onRelief(sub: Subscriber): void;
-  /** The subscriber is gone; called once. */
-  onEnd(sub: Subscriber, reason: SubscriberEnd, error?: unknown): void;
-}
+/** Called once when a {@linkcode Subscriber} is gone. */
+export type SubscriberOnEnd = (sub: Subscriber, reason: SubscriberEnd, error?: unknown) => void;
 
 /**
  * One monitor connection: a bounded queue of frames written in coalesced
@@ -33,8 +15,8 @@ export class Subscriber {
   readonly id: number;
   readonly channel: string;
   #conn: Deno.UnixConn;
-  #limit: number;
-  #hooks: SubscriberHooks;
+  #flow: FlowControl;
+  #onEnd: SubscriberOnEnd;
   #queue: Uint8Array[] = [];
   #head = 0;
   #queued = 0;
@@ -48,14 +30,14 @@ export class Subscriber {
     id: number,
     channel: string,
     conn: Deno.UnixConn,
-    limit: number,
-    hooks: SubscriberHooks,
+    flow: FlowControl,
+    onEnd: SubscriberOnEnd,
   ) {
     this.id = id;
     this.channel = channel;
     this.#conn = conn;
-    this.#limit = limit;
-    this.#hooks = hooks;
+    this.#flow = flow;
+    this.#onEnd = onEnd;
     this.#readLoop();
   }
 
@@ -70,15 +52,15 @@ export class Subscriber {
   /** Queues a frame; disconnects the subscriber when its queue would exceed the limit. */
   send(frame: Uint8Array): void {
     if (this.#ended) return;
-    if (this.#queued + frame.byteLength > this.#limit) {
+    if (this.#flow.overLimit(this.#queued, frame.byteLength)) {
       this.end("slow");
       return;
     }
     this.#queue.push(frame);
     this.#queued += frame.byteLength;
-    if (!this.#pressured && this.#queued > this.#limit / 2) {
+    if (!this.#pressured && this.#queued > this.#flow.pressureBytes) {
       this.#pressured = true;
-      this.#hooks.onPressure(this);
+      this.#flow.pressure(this);
     }
     if (!this.#writing) {
       this.#writing = true;
@@ -136,9 +118,9 @@ export class Subscriber {
           this.lastProgressAt = performance.now();
         }
         this.#queued -= chunk.byteLength;
-        if (this.#pressured && this.#queued <= this.#limit / 2) {
+        if (this.#pressured && this.#queued <= this.#flow.pressureBytes) {
           this.#pressured = false;
-          this.#hooks.onRelief(this);
+          this.#flow.relief(this);
         }
       }
     } catch (error) {
@@ -170,7 +152,7 @@ export class Subscriber {
     this.#ended = true;
     if (this.#pressured) {
       this.#pressured = false;
-      this.#hooks.onRelief(this);
+      this.#flow.relief(this);
     }
     this.#queue = [];
     this.#head = 0;
@@ -182,6 +164,6 @@ export class Subscriber {
     }
     this.#drained?.resolve();
     this.#drained = null;
-    this.#hooks.onEnd(this, reason, error);
+    this.#onEnd(this, reason, error);
   }
 }

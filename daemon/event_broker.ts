@@ -1,7 +1,9 @@
 import { eventSocketPath, SocketNames } from "../protocol/mod.ts";
-import type { Counters } from "./_counters.ts";
-import type { Logger } from "./_logger.ts";
-import { STALL_MS, Subscriber, type SubscriberEnd } from "./_subscriber.ts";
+import { Counters } from "./_counters.ts";
+import { FlowControl } from "./_flow_control.ts";
+import { Logger } from "./_logger.ts";
+import type { RoutedBatch } from "./_router.ts";
+import { Subscriber, type SubscriberEnd } from "./_subscriber.ts";
 import { listenUnix } from "../transport/mod.ts";
 
 /**
@@ -37,11 +39,15 @@ export interface EventBrokerOptions {
    * @default {256}
    */
   maxEventTypes?: number;
-  /** Bytes queued per subscriber before it is cut off. @default {8388608} */
-  subscriberBufferSize?: number;
-  /** @internal The daemon's logger. */
+  /**
+   * The slow-subscriber policy, which holds the queue limit.
+   *
+   * @default {"a FlowControl with an 8 MiB queue limit"}
+   */
+  flow?: FlowControl;
+  /** The daemon's logger. @default {"a logger of errors to stderr"} */
   logger?: Logger;
-  /** @internal The daemon's counters. */
+  /** The daemon's counters. @default {"counters of its own"} */
   counters?: Counters;
 }
 
@@ -56,9 +62,8 @@ interface Channel {
  * Owns the event sockets: `<type>_events.sock`, created on demand, and the
  * firehose `events.sock` that carries every type. Broadcasting queues one
  * shared frame on every subscriber of the type and of the firehose; each
- * subscriber writes on its own, so a slow one delays nobody. A subscriber
- * whose queue passes half its limit makes {@linkcode EventBroker.pressured}
- * true until it catches up or stalls; one that reaches the limit is cut off.
+ * subscriber writes on its own, so a slow one delays nobody; when one falls
+ * behind is {@linkcode FlowControl}'s to decide.
  *
  * @example Route a frame to a subscriber
  * ```ts
@@ -84,14 +89,12 @@ export class EventBroker {
   #socketDir: string;
   #suffix: string;
   #maxTypes: number;
-  #bufferSize: number;
-  #logger: Logger | undefined;
-  #counters: Counters | undefined;
+  #flow: FlowControl;
+  #logger: Logger;
+  #counters: Counters;
   #channels = new Map<string, Channel>();
   #firehose: Channel | null = null;
   #firehoseName: string;
-  #pressured = new Set<Subscriber>();
-  #relief: PromiseWithResolvers<void> | null = null;
   #nextId = 1;
   #closed = false;
   #accepting: Promise<void>[] = [];
@@ -107,15 +110,15 @@ export class EventBroker {
       eventSocketSuffix = SocketNames.EVENT_SUFFIX,
       firehoseSocketName = SocketNames.FIREHOSE,
       maxEventTypes = 256,
-      subscriberBufferSize = 8 * 1024 * 1024,
-      logger,
-      counters,
+      flow = new FlowControl({ queueLimit: 8 * 1024 * 1024 }),
+      logger = new Logger("error", "text"),
+      counters = new Counters(),
     } = options;
     this.#socketDir = socketDir;
     this.#suffix = eventSocketSuffix;
     this.#firehoseName = firehoseSocketName;
     this.#maxTypes = maxEventTypes;
-    this.#bufferSize = subscriberBufferSize;
+    this.#flow = flow;
     this.#logger = logger;
     this.#counters = counters;
   }
@@ -238,7 +241,7 @@ export class EventBroker {
     if (this.#closed) return false;
     if (this.#channels.size >= this.#maxTypes) return false;
     this.#channels.set(eventType, this.#open(eventType, this.socketPath(eventType)));
-    this.#logger?.info("event socket created", { event_type: eventType });
+    this.#logger.info("event socket created", { event_type: eventType });
     return true;
   }
 
@@ -256,27 +259,20 @@ export class EventBroker {
           conn.close();
           break;
         }
-        this.#counters && this.#counters.connectionsAccepted++;
+        this.#counters.connectionsAccepted++;
         const sub = new Subscriber(
           this.#nextId++,
           channel.eventType ?? "*",
           conn,
-          this.#bufferSize,
-          {
-            onPressure: (s) => this.#pressured.add(s),
-            onRelief: (s) => {
-              this.#pressured.delete(s);
-              if (this.#pressured.size === 0) this.#release();
-            },
-            onEnd: (s, reason, error) => this.#onEnd(channel, s, reason, error),
-          },
+          this.#flow,
+          (s, reason, error) => this.#onEnd(channel, s, reason, error),
         );
         channel.subscribers.add(sub);
-        this.#logger?.debug("subscriber connected", { channel: sub.channel, id: sub.id });
+        this.#logger.debug("subscriber connected", { channel: sub.channel, id: sub.id });
       }
     } catch (error) {
       if (!this.#closed) {
-        this.#logger?.error("event socket failed", { path: channel.path, error: String(error) });
+        this.#logger.error("event socket failed", { path: channel.path, error: String(error) });
       }
     }
   }
@@ -284,20 +280,20 @@ export class EventBroker {
   #onEnd(channel: Channel, sub: Subscriber, reason: SubscriberEnd, error?: unknown): void {
     channel.subscribers.delete(sub);
     if (reason === "slow") {
-      this.#counters && this.#counters.slowSubscribersDropped++;
-      this.#logger?.warn("subscriber disconnected: queue limit reached", {
+      this.#counters.slowSubscribersDropped++;
+      this.#logger.warn("subscriber disconnected: queue limit reached", {
         channel: sub.channel,
         id: sub.id,
-        limit_bytes: this.#bufferSize,
+        limit_bytes: this.#flow.queueLimit,
       });
     } else if (reason === "error" && !this.#closed) {
-      this.#logger?.debug("subscriber connection failed", {
+      this.#logger.debug("subscriber connection failed", {
         channel: sub.channel,
         id: sub.id,
         error: String(error),
       });
     } else {
-      this.#logger?.debug("subscriber disconnected", { channel: sub.channel, id: sub.id });
+      this.#logger.debug("subscriber disconnected", { channel: sub.channel, id: sub.id });
     }
   }
 
@@ -375,56 +371,35 @@ export class EventBroker {
   }
 
   /**
-   * Whether a subscriber that is still making progress has more than half
-   * its queue limit queued: the daemon then waits briefly before reading
-   * more from publishers.
+   * Queues what one read routed: each type's frames on its subscribers, all
+   * of them on the firehose's, and counts what went out.
    *
-   * @returns `true` under pressure.
-   * @example
-   * ```ts
-   * import { EventBroker } from "@dotfiles/daemon/daemon";
-   * import assert from "node:assert/strict";
-   *
-   * assert.equal(new EventBroker({ socketDir: "/s" }).pressured, false);
-   * ```
+   * @param batch The router's batch.
    */
-  get pressured(): boolean {
-    if (this.#pressured.size === 0) return false;
-    const now = performance.now();
-    for (const sub of this.#pressured) {
-      if (now - sub.lastProgressAt < STALL_MS) return true;
+  publish(batch: RoutedBatch): void {
+    for (const routed of batch.types) {
+      this.#count(
+        routed.eventType,
+        routed.frames,
+        routed.bytes.byteLength,
+        this.sendToType(routed.eventType, routed.bytes),
+      );
     }
-    return false;
-  }
-
-  /**
-   * Waits until no subscriber is under pressure, at most `maxMs`.
-   *
-   * @param maxMs The longest wait in milliseconds.
-   * @example
-   * ```ts
-   * import { EventBroker } from "@dotfiles/daemon/daemon";
-   *
-   * await new EventBroker({ socketDir: "/s" }).waitForRelief(10);
-   * ```
-   */
-  async waitForRelief(maxMs: number): Promise<void> {
-    if (!this.pressured) return;
-    this.#relief ??= Promise.withResolvers();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      await Promise.race([
-        this.#relief.promise,
-        new Promise<void>((resolve) => timer = setTimeout(resolve, maxMs)),
-      ]);
-    } finally {
-      clearTimeout(timer);
+    if (this.hasFirehoseSubscribers) {
+      const all = batch.all();
+      this.#count("*", batch.frames, all.byteLength, this.sendToFirehose(all));
     }
   }
 
-  #release(): void {
-    this.#relief?.resolve();
-    this.#relief = null;
+  #count(eventType: string, frames: number, bytes: number, subscribers: number): void {
+    if (subscribers === 0) return;
+    const c = this.#counters;
+    c.framesOut += frames * subscribers;
+    c.bytesOut += bytes * subscribers;
+    c.framesOutByType.set(
+      eventType,
+      (c.framesOutByType.get(eventType) ?? 0) + frames * subscribers,
+    );
   }
 
   /**
@@ -461,7 +436,7 @@ export class EventBroker {
       clearTimeout(timer);
     }
     for (const sub of subs) sub.end("shutdown");
-    this.#release();
+    this.#flow.close();
   }
 
   /**

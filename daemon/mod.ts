@@ -35,7 +35,6 @@ export {
 } from "./config.ts";
 export { DotfilesDaemon } from "./daemon.ts";
 export { DaemonAlreadyRunningError, UnsafeSocketDirError } from "./errors.ts";
-export { EventBroker, type EventBrokerOptions } from "./event_broker.ts";
 export {
   DaemonState,
   type DaemonStateCounters,

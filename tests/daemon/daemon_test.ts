@@ -39,7 +39,7 @@ Deno.test("DotfilesDaemon delivers 1000 messages in order with seq 1..1000 to ea
   using s1 = await RawClient.connect(d.sock("wallpaper_events.sock"));
   using s2 = await RawClient.connect(d.sock("wallpaper_events.sock"));
   using s3 = await RawClient.connect(d.sock("wallpaper_events.sock"));
-  await until(() => d.daemon.broker.subscriberCount("wallpaper") === 3, "subscribers");
+  await until(() => d.daemon.subscriberCount("wallpaper") === 3, "subscribers");
   using pub = await RawClient.connect(d.sock("command.sock"));
   await pub.send(...Array.from({ length: 1000 }, (_, i) => progress("wallpaper", i)));
   for (const sub of [s1, s2, s3]) {
@@ -57,7 +57,7 @@ Deno.test("DotfilesDaemon creates an event socket on the first message and a lat
   using pub = await RawClient.connect(d.sock("command.sock"));
   await pub.send(progress("backup", 0));
   using late = await RawClient.connect(d.sock("backup_events.sock"));
-  await until(() => d.daemon.broker.subscriberCount("backup") === 1, "subscriber");
+  await until(() => d.daemon.subscriberCount("backup") === 1, "subscriber");
   await pub.send(progress("backup", 1));
   const m = await late.read();
   assert.equal(m?.seq, 2);
@@ -67,7 +67,7 @@ Deno.test("DotfilesDaemon creates an event socket on the first message and a lat
 Deno.test("DotfilesDaemon fills in message_id and timestamp for a Python-style message and keeps extra fields", async () => {
   await using d = await startDaemon({ eventTypes: ["theme"] });
   using sub = await RawClient.connect(d.sock("theme_events.sock"));
-  await until(() => d.daemon.broker.subscriberCount("theme") === 1, "subscriber");
+  await until(() => d.daemon.subscriberCount("theme") === 1, "subscriber");
   using pub = await RawClient.connect(d.sock("command.sock"));
   await pub.send({
     event_type: "theme",
@@ -87,7 +87,7 @@ Deno.test("DotfilesDaemon fills in message_id and timestamp for a Python-style m
 Deno.test("DotfilesDaemon firehose events.sock carries every type", async () => {
   await using d = await startDaemon();
   using all = await RawClient.connect(d.sock("events.sock"));
-  await until(() => d.daemon.broker.totalSubscribers === 1, "firehose subscriber");
+  await until(() => d.daemon.subscriberCount() === 1, "firehose subscriber");
   using pub = await RawClient.connect(d.sock("command.sock"));
   await pub.send(progress("a", 0), progress("b", 1), progress("a", 2));
   const got = await all.readN(3);
@@ -97,7 +97,7 @@ Deno.test("DotfilesDaemon firehose events.sock carries every type", async () => 
 Deno.test("DotfilesDaemon drops bad frames, counts each reason and keeps the connection open", async () => {
   await using d = await startDaemon({ eventTypes: ["ok"] });
   using sub = await RawClient.connect(d.sock("ok_events.sock"));
-  await until(() => d.daemon.broker.subscriberCount("ok") === 1, "subscriber");
+  await until(() => d.daemon.subscriberCount("ok") === 1, "subscriber");
   using pub = await RawClient.connect(d.sock("command.sock"));
   await writeAll(pub.conn, rawFrame(new Uint8Array([0x7b, 0xff, 0x7d])));
   await pub.send(
@@ -148,7 +148,7 @@ Deno.test("DotfilesDaemon refuses a second instance on the same dir while the fi
   await assert.rejects(second.start(), DaemonAlreadyRunningError);
   // The first still serves: its sockets were not touched.
   using sub = await RawClient.connect(d.sock("w_events.sock"));
-  await until(() => d.daemon.broker.subscriberCount("w") === 1, "subscriber");
+  await until(() => d.daemon.subscriberCount("w") === 1, "subscriber");
   using pub = await RawClient.connect(d.sock("command.sock"));
   await pub.send(progress("w", 1));
   assert.equal((await sub.read())?.seq, 1);
@@ -158,7 +158,7 @@ Deno.test("DotfilesDaemon cuts off a subscriber that never reads while the other
   await using d = await startDaemon({ subscriberBufferSize: 256 * 1024, eventTypes: ["flood"] });
   using stalled = await RawClient.connect(d.sock("flood_events.sock"));
   using healthy = await RawClient.connect(d.sock("flood_events.sock"));
-  await until(() => d.daemon.broker.subscriberCount("flood") === 2, "subscribers");
+  await until(() => d.daemon.subscriberCount("flood") === 2, "subscribers");
   using pub = await RawClient.connect(d.sock("command.sock"));
   const n = 5000;
   const sending = (async () => {
@@ -269,7 +269,7 @@ Deno.test("DotfilesDaemon removes leftover socket files once it holds the lock",
 Deno.test("DotfilesDaemon replaces a seq the sender put in and keeps frames within the size limit", async () => {
   await using d = await startDaemon({ eventTypes: ["s"], maxMessageSize: 300 });
   using sub = await RawClient.connect(d.sock("s_events.sock"));
-  await until(() => d.daemon.broker.subscriberCount("s") === 1, "subscriber");
+  await until(() => d.daemon.subscriberCount("s") === 1, "subscriber");
   using pub = await RawClient.connect(d.sock("command.sock"));
   const fits = { event_type: "s", payload: { type: "x" }, seq: 99 };
   // 300 bytes exactly: valid on the way in, but no room for the seq the daemon adds.
@@ -314,7 +314,7 @@ Deno.test("DotfilesDaemon stop routes what publishers already wrote, and a resta
     assert.equal(result.last_seq, 3000);
     using pub = await RawClient.connect(`${tmp.path}/s/command.sock`);
     using sub = await RawClient.connect(`${tmp.path}/s/burst_events.sock`);
-    await until(() => second.broker.subscriberCount("burst") === 1, "subscriber");
+    await until(() => second.subscriberCount("burst") === 1, "subscriber");
     await pub.send(progress("burst", 3000));
     assert.equal((await sub.read())?.seq, 3001);
   }

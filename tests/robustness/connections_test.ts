@@ -74,7 +74,7 @@ Deno.test("DotfilesDaemon keeps delivering everything to steady subscribers whil
     Array.from({ length: 5 }, () => RawClient.connect(d.sock("burst_events.sock"))),
   );
   try {
-    await until(() => d.daemon.broker.subscriberCount("burst") === 5, "steady subscribers");
+    await until(() => d.daemon.subscriberCount("burst") === 5, "steady subscribers");
     const N = 20_000;
     let stop = false;
     // Resetters: connect, read a frame or two, then close with unread data queued
@@ -108,7 +108,7 @@ Deno.test("DotfilesDaemon keeps delivering everything to steady subscribers whil
     const c = await counters(d.sock("query.sock"));
     assert.equal(c.messages_routed, N);
     assert.equal(c.slow_subscribers_dropped, 0);
-    await until(() => d.daemon.broker.totalSubscribers === 5, "reset subscribers to be removed");
+    await until(() => d.daemon.subscriberCount() === 5, "reset subscribers to be removed");
   } finally {
     for (const s of steady) s[Symbol.dispose]();
   }

@@ -1,0 +1,154 @@
+/**
+ * `command.sock`: managers' connections, read into the router, each read's
+ * batch handed to the broker, with the flow-control hold-back between reads.
+ *
+ * @module
+ */
+import { FrameDecoder, FrameError } from "../protocol/mod.ts";
+import type { Counters } from "./_counters.ts";
+import type { FlowControl } from "./_flow_control.ts";
+import type { Logger } from "./_logger.ts";
+import type { Router } from "./_router.ts";
+import type { EventBroker } from "./event_broker.ts";
+import { closeQuietly, listenUnix } from "../transport/mod.ts";
+
+/** At shutdown, how long publishers still sending may go on, and what counts as idle. */
+const PUBLISHER_GRACE_MS = 250;
+const PUBLISHER_IDLE_MS = 20;
+
+/** Options of {@linkcode CommandServer}. */
+export interface CommandServerOptions {
+  /** The socket path. */
+  path: string;
+  /** The largest frame body. */
+  maxMessageSize: number;
+  /** Routes each frame body. */
+  router: Router;
+  /** Broadcasts each read's batch. */
+  broker: EventBroker;
+  /** Read sizes and the hold-back between reads. */
+  flow: FlowControl;
+  /** Counts connections and bad frames. */
+  counters: Counters;
+  /** Logs bad frames. */
+  logger: Logger;
+}
+
+/**
+ * Listens on `command.sock` and serves every publisher connection. The
+ * daemon never writes to a publisher. Disposing stops accepting, lets
+ * publishers still sending finish (250 ms at most), then closes them.
+ */
+export class CommandServer implements AsyncDisposable {
+  #options: CommandServerOptions;
+  #listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr>;
+  #accepting: Promise<void>;
+  /** Publisher connections and when each last delivered bytes. */
+  #publishers = new Map<Deno.UnixConn, number>();
+  #serving = new Set<Promise<void>>();
+  #closing = false;
+
+  /** Listens at once; throws when it cannot. */
+  constructor(options: CommandServerOptions) {
+    this.#options = options;
+    this.#listener = listenUnix(options.path);
+    this.#accepting = this.#accept();
+  }
+
+  /** Publishers connected now. */
+  get publishers(): number {
+    return this.#publishers.size;
+  }
+
+  async #accept(): Promise<void> {
+    try {
+      for await (const conn of this.#listener) {
+        this.#options.counters.connectionsAccepted++;
+        const serving = this.#serve(conn);
+        this.#serving.add(serving);
+        serving.finally(() => this.#serving.delete(serving));
+      }
+    } catch (error) {
+      if (!this.#closing) {
+        this.#options.logger.error("listener failed", {
+          socket: this.#options.path,
+          error: String(error),
+        });
+      }
+    }
+  }
+
+  async #serve(conn: Deno.UnixConn): Promise<void> {
+    const { router, broker, flow, counters, logger } = this.#options;
+    this.#publishers.set(conn, performance.now());
+    const frames = new FrameDecoder(this.#options.maxMessageSize);
+    const buffer = new Uint8Array(flow.readSize(0));
+    const onBody = (body: Uint8Array) => router.route(body);
+    try {
+      for (;;) {
+        // Under pressure, smaller reads: each hold-back then admits less.
+        const size = flow.readSize(this.#publishers.size);
+        const n = await conn.read(size < buffer.byteLength ? buffer.subarray(0, size) : buffer);
+        if (n === null) {
+          frames.end();
+          break;
+        }
+        this.#publishers.set(conn, performance.now());
+        try {
+          frames.push(buffer.subarray(0, n), onBody);
+        } finally {
+          const batch = router.take();
+          if (batch !== null) broker.publish(batch);
+        }
+        if (flow.pressured) await flow.throttle();
+      }
+    } catch (error) {
+      if (error instanceof FrameError) {
+        counters.bad(`frame_${error.code}`);
+        logger.limited("warn", `frame_${error.code}`, "closing publisher connection", {
+          reason: error.message,
+        });
+      } else if (!this.#closing && !frames.idle) {
+        counters.bad("frame_truncated");
+        logger.limited("warn", "frame_truncated", "publisher connection lost mid-frame", {
+          error: String(error),
+        });
+      }
+    } finally {
+      this.#publishers.delete(conn);
+      closeQuietly(conn);
+    }
+  }
+
+  /** Stops accepting connections; those open go on. Idempotent. */
+  stopAccepting(): void {
+    this.#closing = true;
+    closeQuietly(this.#listener);
+  }
+
+  /**
+   * Keeps reading from publishers that are still sending (bytes within the
+   * last 20 ms) for up to 250 ms, so messages already written to
+   * `command.sock` when the stop began are routed rather than dropped.
+   */
+  async #letPublishersFinish(): Promise<void> {
+    const deadline = performance.now() + PUBLISHER_GRACE_MS;
+    for (;;) {
+      const now = performance.now();
+      if (now >= deadline) return;
+      let busy = false;
+      for (const last of this.#publishers.values()) if (now - last < PUBLISHER_IDLE_MS) busy = true;
+      if (!busy) return;
+      await new Promise((resolve) => setTimeout(resolve, PUBLISHER_IDLE_MS / 2));
+    }
+  }
+
+  /** Stops accepting, lets busy publishers finish, closes every connection. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.stopAccepting();
+    await this.#letPublishersFinish();
+    for (const conn of this.#publishers.keys()) closeQuietly(conn);
+    await this.#accepting;
+    await Promise.allSettled(this.#serving);
+  }
+}
