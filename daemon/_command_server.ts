@@ -9,7 +9,7 @@ import type { Counters } from "./_counters.ts";
 import type { FlowControl } from "./_flow_control.ts";
 import type { Logger } from "./_logger.ts";
 import type { Router } from "./_router.ts";
-import type { EventBroker } from "./event_broker.ts";
+import type { EventBroker } from "./_event_broker.ts";
 import { closeQuietly, listenUnix } from "../transport/mod.ts";
 
 /** At shutdown, how long publishers still sending may go on, and what counts as idle. */

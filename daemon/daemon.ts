@@ -3,7 +3,7 @@ import { type DaemonConfig, type DaemonOptions, resolveDaemonConfig } from "./co
 import { CommandServer } from "./_command_server.ts";
 import { Counters } from "./_counters.ts";
 import { DaemonState } from "./daemon_state.ts";
-import { EventBroker } from "./event_broker.ts";
+import { EventBroker } from "./_event_broker.ts";
 import { FlowControl } from "./_flow_control.ts";
 import { Logger } from "./_logger.ts";
 import { QueryServer } from "./_query_server.ts";

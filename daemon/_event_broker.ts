@@ -11,7 +11,7 @@ import { listenUnix } from "../transport/mod.ts";
  *
  * @example
  * ```ts
- * import type { EventBrokerOptions } from "@dotfiles/daemon/daemon";
+ * import type { EventBrokerOptions } from "./_event_broker.ts";
  * import assert from "node:assert/strict";
  *
  * const o: EventBrokerOptions = { socketDir: "/tmp/s" };
@@ -67,7 +67,7 @@ interface Channel {
  *
  * @example Route a frame to a subscriber
  * ```ts
- * import { EventBroker } from "@dotfiles/daemon/daemon";
+ * import { EventBroker } from "./_event_broker.ts";
  * import { encodeFrame } from "@dotfiles/daemon/protocol";
  * import assert from "node:assert/strict";
  *
@@ -130,7 +130,7 @@ export class EventBroker {
    * @returns Its absolute socket path.
    * @example
    * ```ts
-   * import { EventBroker } from "@dotfiles/daemon/daemon";
+   * import { EventBroker } from "./_event_broker.ts";
    * import assert from "node:assert/strict";
    *
    * assert.equal(new EventBroker({ socketDir: "/s" }).socketPath("x"), "/s/x_events.sock");
@@ -150,7 +150,7 @@ export class EventBroker {
    * @returns `true` when open.
    * @example
    * ```ts
-   * import { EventBroker } from "@dotfiles/daemon/daemon";
+   * import { EventBroker } from "./_event_broker.ts";
    * import assert from "node:assert/strict";
    *
    * assert.equal(new EventBroker({ socketDir: "/s" }).has("x"), false);
@@ -166,7 +166,7 @@ export class EventBroker {
    * @returns Their names, in creation order.
    * @example
    * ```ts
-   * import { EventBroker } from "@dotfiles/daemon/daemon";
+   * import { EventBroker } from "./_event_broker.ts";
    * import assert from "node:assert/strict";
    *
    * assert.deepEqual(new EventBroker({ socketDir: "/s" }).eventTypes(), []);
@@ -183,7 +183,7 @@ export class EventBroker {
    * @returns The count, 0 for an unknown type.
    * @example
    * ```ts
-   * import { EventBroker } from "@dotfiles/daemon/daemon";
+   * import { EventBroker } from "./_event_broker.ts";
    * import assert from "node:assert/strict";
    *
    * assert.equal(new EventBroker({ socketDir: "/s" }).subscriberCount("x"), 0);
@@ -199,7 +199,7 @@ export class EventBroker {
    * @returns The count.
    * @example
    * ```ts
-   * import { EventBroker } from "@dotfiles/daemon/daemon";
+   * import { EventBroker } from "./_event_broker.ts";
    * import assert from "node:assert/strict";
    *
    * assert.equal(new EventBroker({ socketDir: "/s" }).totalSubscribers, 0);
@@ -321,7 +321,7 @@ export class EventBroker {
    * @returns How many subscribers they were queued for.
    * @example
    * ```ts
-   * import { EventBroker } from "@dotfiles/daemon/daemon";
+   * import { EventBroker } from "./_event_broker.ts";
    * import assert from "node:assert/strict";
    *
    * assert.equal(new EventBroker({ socketDir: "/s" }).sendToType("x", new Uint8Array(8)), 0);
@@ -342,7 +342,7 @@ export class EventBroker {
    * @returns How many subscribers they were queued for.
    * @example
    * ```ts
-   * import { EventBroker } from "@dotfiles/daemon/daemon";
+   * import { EventBroker } from "./_event_broker.ts";
    * import assert from "node:assert/strict";
    *
    * assert.equal(new EventBroker({ socketDir: "/s" }).sendToFirehose(new Uint8Array(8)), 0);
@@ -360,7 +360,7 @@ export class EventBroker {
    * @returns `true` when `events.sock` has subscribers.
    * @example
    * ```ts
-   * import { EventBroker } from "@dotfiles/daemon/daemon";
+   * import { EventBroker } from "./_event_broker.ts";
    * import assert from "node:assert/strict";
    *
    * assert.equal(new EventBroker({ socketDir: "/s" }).hasFirehoseSubscribers, false);
@@ -409,7 +409,7 @@ export class EventBroker {
    * @param drainMs How long to wait for queues to empty.
    * @example
    * ```ts
-   * import { EventBroker } from "@dotfiles/daemon/daemon";
+   * import { EventBroker } from "./_event_broker.ts";
    *
    * await new EventBroker({ socketDir: "/s" }).close(0);
    * ```
@@ -445,7 +445,7 @@ export class EventBroker {
    * @returns The paths.
    * @example
    * ```ts
-   * import { EventBroker } from "@dotfiles/daemon/daemon";
+   * import { EventBroker } from "./_event_broker.ts";
    * import assert from "node:assert/strict";
    *
    * assert.deepEqual(new EventBroker({ socketDir: "/s" }).socketPaths(), []);
