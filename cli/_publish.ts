@@ -221,6 +221,29 @@ async function* stdinLines(): AsyncGenerator<string> {
   if (rest !== "") yield rest;
 }
 
+/** `--timeout`'s default, in seconds (the help text says the same; a test checks). */
+export const PUBLISH_TIMEOUT_SECONDS = 2;
+
+/** Printed to stderr before `publish` reads a terminal's stdin. */
+export const STDIN_HINT = `${PROG} publish: reading JSON lines from stdin, Ctrl-D to end ` +
+  "(to send one message, give --state, --started, --progress, --completed, --failed or --payload)";
+
+/**
+ * The one line for a publish that reached no daemon: where it looked, the
+ * reason in a few words (from the publisher's warning, without its advice),
+ * and what to do.
+ *
+ * @param path The command socket.
+ * @param warning The publisher's first warning, if any.
+ * @returns The line.
+ */
+export function unreachableText(path: string, warning: string | undefined): string {
+  const reason = warning?.match(/': ([^;]*)/)?.[1]?.replace(/\s*\([^)]*\)$/, "");
+  return `Cannot publish: no daemon answers at ${path}${
+    reason ? ` (${reason})` : ""
+  }; start it with '${PROG} serve' or pass --socket-dir`;
+}
+
 /**
  * Runs `publish`.
  *
@@ -264,7 +287,7 @@ export async function publishCommand(args: string[]): Promise<number> {
   const quiet = values.quiet === true;
   const timeout = typeof values.timeout === "string"
     ? numberFlag("--timeout", values.timeout, 0.001, 3600)
-    : 2;
+    : PUBLISH_TIMEOUT_SECONDS;
 
   const anyMode = MODES.some((m) => values[m] !== undefined);
   if (anyMode && eventType === undefined) {
@@ -272,11 +295,6 @@ export async function publishCommand(args: string[]): Promise<number> {
   }
   const fromFlags = messagesFromFlags(eventType ?? "", values);
   const fromStdin = fromFlags.length === 0;
-  if (fromStdin && Deno.stdin.isTerminal()) {
-    throw new UsageError(
-      "Nothing to publish: give --state, --started, --progress, --completed, --failed or --payload, or pipe JSON lines",
-    );
-  }
 
   const warnings: string[] = [];
   await using publisher = new DaemonPublisher({
@@ -287,12 +305,11 @@ export async function publishCommand(args: string[]): Promise<number> {
   const unreachable = (): number => {
     if (quiet) return Exit.OK;
     throw new CliFailure(
-      `Cannot publish: no daemon answers at ${socketDir}/${SocketNames.COMMAND} (${
-        warnings[0] ?? "not running"
-      }); start it with '${PROG} serve' or pass --socket-dir`,
+      unreachableText(`${socketDir}/${SocketNames.COMMAND}`, warnings[0]),
     );
   };
   if (!await publisher.connect()) return unreachable();
+  if (fromStdin && !quiet && Deno.stdin.isTerminal()) err(STDIN_HINT);
 
   if (!fromStdin) {
     for (const message of fromFlags) {

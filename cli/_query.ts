@@ -62,6 +62,12 @@ async function ask(queryType: string, options: AskOptions): Promise<JsonObject> 
   }
 }
 
+/** `query --timeout`'s default, in seconds (the help text says the same; a test checks). */
+export const QUERY_TIMEOUT_SECONDS = 5;
+
+/** `status --timeout`'s default, in seconds (the help text says the same; a test checks). */
+export const STATUS_TIMEOUT_SECONDS = 2;
+
 /**
  * Runs `query`.
  *
@@ -96,7 +102,7 @@ export async function queryCommand(args: string[]): Promise<number> {
     parameters,
     timeout: typeof values.timeout === "string"
       ? numberFlag("--timeout", values.timeout, 0.001, 3600) * 1000
-      : 5000,
+      : QUERY_TIMEOUT_SECONDS * 1000,
   });
   await out(JSON.stringify(result, null, 2) + "\n");
   return Exit.OK;
@@ -175,7 +181,7 @@ export async function statusCommand(args: string[]): Promise<number> {
     parameters: {},
     timeout: typeof values.timeout === "string"
       ? numberFlag("--timeout", values.timeout, 0.001, 3600) * 1000
-      : 2000,
+      : STATUS_TIMEOUT_SECONDS * 1000,
   };
   const daemon = await ask("get_daemon_status", options) as unknown as DaemonStatusResult;
   const types = await ask("list_event_types", options) as unknown as EventTypesResult;

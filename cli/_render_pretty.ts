@@ -41,7 +41,7 @@ export interface FrameOptions {
   /** The clock, epoch ms, for the elapsed column. */
   now: number;
   /**
-   * Terminal width in columns.
+   * Terminal width in columns (0 or less means unknown: 80).
    *
    * @default {80}
    */
@@ -52,6 +52,31 @@ export interface FrameOptions {
    * @default {20}
    */
   barWidth?: number;
+}
+
+/**
+ * The width to draw for: the terminal's columns, or 80 when it reports none
+ * (0, as some terminals and `script` do, or not a number), so a frame is
+ * never wrapped one character per line.
+ *
+ * @param columns What `Deno.consoleSize().columns` said.
+ * @returns A width of at least 1.
+ */
+export function terminalWidth(columns: number | undefined): number {
+  return typeof columns === "number" && Number.isFinite(columns) && columns >= 1
+    ? Math.floor(columns)
+    : 80;
+}
+
+/**
+ * The height to draw for: the terminal's rows, or 24 when it reports none
+ * (0, which log-update takes as "draw nothing").
+ *
+ * @param rows What `Deno.consoleSize().rows` said.
+ * @returns A height of at least 1.
+ */
+export function terminalHeight(rows: number | undefined): number {
+  return typeof rows === "number" && Number.isFinite(rows) && rows >= 1 ? Math.floor(rows) : 24;
 }
 
 /** Options for {@linkcode PrettyRenderer}. */
@@ -200,7 +225,8 @@ export class PrettyRenderer {
    * @returns The frame (lines joined by `\n`, no trailing newline).
    */
   frame(options: FrameOptions): string {
-    const { now, width = 80, barWidth = 20 } = options;
+    const { now, barWidth = 20 } = options;
+    const width = terminalWidth(options.width);
     const lines: string[] = [];
     for (const op of this.#ops.values()) {
       const filled = op.percent === null ? 0 : Math.round((op.percent / 100) * barWidth);

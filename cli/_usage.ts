@@ -79,12 +79,90 @@ export function parse(command: string, args: string[], options: Options): Parsed
     });
     return { values: values as Parsed["values"], positionals };
   } catch (error) {
-    if (error instanceof TypeError && "code" in error) {
-      const first = error.message.split(/\.\s/)[0]!.replace(/\.$/, "");
-      throw new UsageError(`${first}: see '${PROG} ${command} --help'`);
-    }
+    const first = parseArgsMessage(error);
+    if (first !== undefined) throw new UsageError(`${first}: see '${PROG} ${command} --help'`);
     throw error;
   }
+}
+
+/**
+ * The first sentence of a `node:util` `parseArgs` error (`Unknown option
+ * '--x'`), without its advice about `--`; `undefined` for any other error.
+ *
+ * @param error What `parseArgs` threw.
+ * @returns The sentence, or `undefined`.
+ */
+export function parseArgsMessage(error: unknown): string | undefined {
+  if (!(error instanceof TypeError && "code" in error)) return undefined;
+  return error.message.split(/\.\s/)[0]!.replace(/\.$/, "");
+}
+
+/**
+ * Whether a positional argument is meant as a directory: it contains `/`
+ * or starts with `.` or `~`. A bare word (`stauts`) is not, so a typo is
+ * never taken for a socket dir.
+ *
+ * @param arg The argument.
+ * @returns `true` for `./x`, `../x`, `~/x`, `a/b`, `/abs`.
+ */
+export function looksLikePath(arg: string): boolean {
+  return arg.includes("/") || arg.startsWith(".") || arg.startsWith("~");
+}
+
+/** Edit distance (insertions, deletions, substitutions, swaps of neighbours). */
+function distance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      }
+      d[i]![j] = best;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/**
+ * The closest of `names` to a mistyped `word`, if one is close enough
+ * (at most 2 edits, and fewer than half the word's letters), else the one
+ * name the word begins.
+ *
+ * @param word What was typed.
+ * @param names The valid names.
+ * @returns The suggestion, or `undefined`.
+ */
+export function closest(word: string, names: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const name of names) {
+    const n = distance(word.toLowerCase(), name);
+    if (n < bestDistance) [best, bestDistance] = [name, n];
+  }
+  if (bestDistance <= 2 && bestDistance * 2 < word.length) return best;
+  const prefixed = names.filter((name) => word.length >= 2 && name.startsWith(word.toLowerCase()));
+  return prefixed.length === 1 ? prefixed[0] : undefined;
+}
+
+/**
+ * The error for a word that is no subcommand: with a suggestion when one
+ * is close, else the list.
+ *
+ * @param word What was typed.
+ * @param names The subcommands.
+ * @returns The usage error.
+ */
+export function unknownCommand(word: string, names: readonly string[]): UsageError {
+  const near = closest(word, names);
+  if (near !== undefined) {
+    return new UsageError(`Unknown command '${word}'; did you mean '${near}'?`);
+  }
+  return new UsageError(
+    `Unknown command '${word}': use ${names.join(", ")}, or './${word}' for a socket dir`,
+  );
 }
 
 /**
@@ -228,7 +306,7 @@ Sends one or more messages to the daemon. Exactly one kind of message:
 Options:
   --quiet, -q                  print nothing and exit 0 when no daemon answers
                                (bad usage still exits 2)
-  --timeout SECONDS            connection timeout (default 1)
+  --timeout SECONDS            connection timeout (default 2)
   --socket-dir DIR             the daemon's socket directory
 
 Exit codes: 0 sent, 1 daemon unreachable, 2 bad usage.

@@ -13,7 +13,7 @@ import {
   type SubscriptionEvent,
 } from "../monitor/mod.ts";
 import { DaemonUnavailableError, isValidEventType, type Message } from "../protocol/mod.ts";
-import { PrettyRenderer } from "./_render_pretty.ts";
+import { PrettyRenderer, terminalHeight, terminalWidth } from "./_render_pretty.ts";
 import { WaybarRenderer } from "./_render_waybar.ts";
 import { snapshot } from "./_snapshot.ts";
 import { err, Exit, HELP, out, parse, PROG, socketDirOf, UsageError } from "./_usage.ts";
@@ -115,10 +115,10 @@ async function liveSink(): Promise<Sink> {
   const stdout = {
     isTTY: true,
     get columns(): number {
-      return Deno.consoleSize().columns;
+      return terminalWidth(Deno.consoleSize().columns);
     },
     get rows(): number {
-      return Deno.consoleSize().rows;
+      return terminalHeight(Deno.consoleSize().rows);
     },
     write(text: string): boolean {
       let bytes = encoder.encode(text);

@@ -1,6 +1,7 @@
 /**
  * The `dotfiles-daemon` command line: `serve` (the default) runs the daemon;
- * `publish`, `watch`, `query` and `status` talk to a running one.
+ * `publish`, `watch`, `query` and `status` talk to a running one. A word
+ * that is no subcommand is an error, never a socket dir.
  *
  * Exit codes: 0 ok, 1 daemon unreachable or runtime failure, 2 bad usage.
  * Usage errors are one line on stderr naming what to fix.
@@ -9,18 +10,35 @@
  */
 
 import denoJson from "../deno.json" with { type: "json" };
-import { serve } from "./serve.ts";
-import { publishCommand } from "./_publish.ts";
-import { queryCommand, statusCommand } from "./_query.ts";
-import { watchCommand } from "./_watch.ts";
-import { CliFailure, err, Exit, HELP, out, PROG, UsageError } from "./_usage.ts";
+import {
+  CliFailure,
+  err,
+  Exit,
+  HELP,
+  looksLikePath,
+  out,
+  PROG,
+  unknownCommand,
+  UsageError,
+} from "./_usage.ts";
 
-const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
-  publish: publishCommand,
-  watch: watchCommand,
-  query: queryCommand,
-  status: statusCommand,
+/** A subcommand: takes the arguments after its name, returns the exit code. */
+type Command = (args: string[]) => Promise<number>;
+
+/**
+ * The subcommands, by name. Each is loaded only when it runs, so a `watch`
+ * does not carry the daemon. A new subcommand is one line here (its
+ * `--help` is what `help NAME` prints).
+ */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  serve: async () => (await import("./serve.ts")).serve,
+  publish: async () => (await import("./_publish.ts")).publishCommand,
+  watch: async () => (await import("./_watch.ts")).watchCommand,
+  query: async () => (await import("./_query.ts")).queryCommand,
+  status: async () => (await import("./_query.ts")).statusCommand,
 };
+
+const NAMES: readonly string[] = [...Object.keys(COMMANDS), "help"];
 
 async function help(args: string[]): Promise<number> {
   const [topic, extra] = args;
@@ -31,21 +49,17 @@ async function help(args: string[]): Promise<number> {
     await out(HELP.main!);
     return Exit.OK;
   }
-  if (topic === "serve") return await serve(["--help"]);
-  const text = HELP[topic];
-  if (text === undefined || topic === "main") {
-    throw new UsageError(
-      `Unknown command '${topic}': use serve, publish, watch, query or status`,
-    );
-  }
-  await out(text);
-  return Exit.OK;
+  const load = Object.hasOwn(COMMANDS, topic) ? COMMANDS[topic] : undefined;
+  if (load === undefined) throw unknownCommand(topic, Object.keys(COMMANDS));
+  return await (await load())(["--help"]);
 }
 
 /**
  * Runs the command line and returns the exit code; `main.ts` passes it to
- * `Deno.exit`. The first argument picks the subcommand; anything else
- * (a socket dir, a daemon flag, nothing) runs the daemon with all arguments.
+ * `Deno.exit`. The first argument picks the subcommand; a path (a socket
+ * dir: it has a `/` or starts with `.` or `~`), a flag or nothing runs the
+ * daemon with all arguments; any other word is an unknown command (exit 2,
+ * with the closest name), never a socket dir.
  *
  * @param args The arguments, as `Deno.args`.
  * @returns 0 ok, 1 daemon unreachable or runtime failure, 2 bad usage.
@@ -65,10 +79,12 @@ export async function main(args: string[]): Promise<number> {
       return Exit.OK;
     }
     if (first === "help") return await help(rest);
-    if (first === "serve") return await serve(rest);
-    const command = first === undefined ? undefined : COMMANDS[first];
-    if (command === undefined) return await serve(args);
-    return await command(rest);
+    if (first === undefined || first.startsWith("-") || looksLikePath(first)) {
+      return await (await COMMANDS.serve!())(args);
+    }
+    const load = Object.hasOwn(COMMANDS, first) ? COMMANDS[first] : undefined;
+    if (load === undefined) throw unknownCommand(first, NAMES);
+    return await (await load())(rest);
   } catch (error) {
     if (error instanceof UsageError) {
       err(`${PROG}: ${error.message}`);

@@ -8,6 +8,7 @@ import {
   UnsafeSocketDirError,
 } from "../daemon/mod.ts";
 import denoJson from "../deno.json" with { type: "json" };
+import { looksLikePath, parseArgsMessage } from "./_usage.ts";
 
 /** Help for `serve`, the default subcommand. */
 export const SERVE_HELP = `Usage: dotfiles-daemon [serve] [SOCKET_DIR] [options]
@@ -66,6 +67,8 @@ function oneOf<T extends string>(
 }
 
 function absolute(path: string): string {
+  const home = path === "~" || path.startsWith("~/") ? Deno.env.get("HOME") : undefined;
+  if (home !== undefined) return `${home}${path.slice(1)}`;
   return path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
 }
 
@@ -107,6 +110,13 @@ export function parseServeArgs(args: string[]): DaemonOptions | "help" | "versio
   }
   if (positionals.length === 1 && values["socket-dir"] !== undefined) {
     throw new TypeError("give the socket directory once: SOCKET_DIR or --socket-dir, not both");
+  }
+  if (positionals.length === 1 && !looksLikePath(positionals[0]!)) {
+    throw new TypeError(
+      `Unknown argument '${positionals[0]}': SOCKET_DIR must be a path, such as './${
+        positionals[0]
+      }'`,
+    );
   }
   const socketDir = positionals[0] ?? values["socket-dir"];
   const eventTypes = values["event-types"]?.split(",").map((t) => t.trim()).filter((t) => t !== "");
@@ -153,7 +163,8 @@ export async function serve(args: string[]): Promise<number> {
   try {
     options = parseServeArgs(args);
   } catch (error) {
-    printError(`${(error as Error).message} (see --help)`);
+    const text = parseArgsMessage(error) ?? (error as Error).message;
+    printError(`${text}: see 'dotfiles-daemon serve --help'`);
     return 2;
   }
   if (options === "help") {

@@ -70,6 +70,22 @@ export const INSTALL_SERVICE_TASK: string = "deno run --no-prompt --allow-env=HO
   "--allow-read=dist,service,$HOME/.local/bin " +
   "--allow-write=$HOME/.local/bin,$HOME/.config/systemd/user scripts/install_service.ts";
 
+/**
+ * The flags of the client commands (`publish`, `watch`, `query`, `status`)
+ * run from a clone: `deno task cli` and the `dotfiles-daemon` command that
+ * `deno task install` puts on PATH. Read, write and net for any socket
+ * directory the user names, env for the default one and `NO_COLOR`.
+ */
+export const CLI_PERMISSION_FLAGS: readonly string[] = Object.freeze([
+  "--allow-read",
+  "--allow-write",
+  "--allow-net",
+  "--allow-env",
+]);
+
+/** The `deno.json` `cli` task. */
+export const CLI_TASK: string = `deno run ${CLI_PERMISSION_FLAGS.join(" ")} main.ts`;
+
 /** The binary `deno task compile` writes. */
 export const COMPILE_OUTPUT = "dist/dotfiles-daemon";
 

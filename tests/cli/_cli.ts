@@ -21,6 +21,8 @@ export interface RunOptions {
   stdin?: string;
   /** Extra environment variables. */
   env?: Record<string, string>;
+  /** The working directory (default: this process's). */
+  cwd?: string;
 }
 
 /** Runs `main.ts ARGS` to completion. */
@@ -31,6 +33,7 @@ export async function run(args: string[], options: RunOptions = {}): Promise<Run
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1", ...options.env },
+    ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
   }).spawn();
   if (options.stdin !== undefined) {
     const writer = child.stdin.getWriter();
