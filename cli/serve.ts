@@ -66,10 +66,21 @@ function oneOf<T extends string>(
   return value as T;
 }
 
+/** An absolute path: `~/` is HOME, a relative one is under the cwd; `.` and `..` resolved. */
 function absolute(path: string): string {
   const home = path === "~" || path.startsWith("~/") ? Deno.env.get("HOME") : undefined;
-  if (home !== undefined) return `${home}${path.slice(1)}`;
-  return path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
+  const full = home !== undefined
+    ? `${home}${path.slice(1)}`
+    : path.startsWith("/")
+    ? path
+    : `${Deno.cwd()}/${path}`;
+  const parts: string[] = [];
+  for (const part of full.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") parts.pop();
+    else parts.push(part);
+  }
+  return `/${parts.join("/")}`;
 }
 
 /**

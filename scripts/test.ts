@@ -7,28 +7,14 @@
  * Arguments go to `deno test` after the suite's flags
  * (`deno task test tests/cli/ --filter usage`); the exit code is `deno test`'s.
  *
- * The runner's own flags (see {@linkcode TEST_TASK}): run `deno`, env, and
+ * The runner's own flags (`TEST_TASK` in `service/permissions.ts`): run `deno`, env, and
  * read/write for the temp dir.
  *
  * @module
  */
 
 import { defaultSocketDir, defaultStateDir } from "../protocol/socket_paths.ts";
-
-/** The flags `deno test` runs the suite with. */
-export const TEST_FLAGS: readonly string[] = Object.freeze([
-  "--allow-read",
-  "--allow-write",
-  "--allow-net",
-  "--allow-env",
-  "--allow-run",
-  "--doc",
-  "--trace-leaks",
-]);
-
-/** The `deno.json` `test` task. */
-export const TEST_TASK =
-  "deno run --no-prompt --allow-env --allow-read --allow-write --allow-run scripts/test.ts";
+import { TEST_FLAGS } from "../service/permissions.ts";
 
 /** The variables pointed at the temp dir: `HOME` and every XDG base directory. */
 export const ISOLATED_VARS: readonly string[] = Object.freeze([

@@ -86,6 +86,35 @@ export const CLI_PERMISSION_FLAGS: readonly string[] = Object.freeze([
 /** The `deno.json` `cli` task. */
 export const CLI_TASK: string = `deno run ${CLI_PERMISSION_FLAGS.join(" ")} main.ts`;
 
+/**
+ * The `deno.json` `install-cli` task: writes `~/.local/bin/dotfiles-daemon`,
+ * which runs this clone's `main.ts` with {@linkcode CLI_PERMISSION_FLAGS}
+ * (`scripts/install_cli.ts`).
+ */
+export const INSTALL_CLI_TASK: string = "deno run --no-prompt --allow-env=HOME,PATH " +
+  "--allow-read=$HOME/.local/bin --allow-write=$HOME/.local/bin scripts/install_cli.ts";
+
+/**
+ * The flags `deno test` runs the suite with: tests spawn daemons and CLI
+ * processes (`--allow-run`) on temp directories.
+ */
+export const TEST_FLAGS: readonly string[] = Object.freeze([
+  "--allow-read",
+  "--allow-write",
+  "--allow-net",
+  "--allow-env",
+  "--allow-run",
+  "--doc",
+  "--trace-leaks",
+]);
+
+/**
+ * The `deno.json` `test` task: `scripts/test.ts` runs `deno test` with
+ * {@linkcode TEST_FLAGS}, `HOME` and the XDG directories on a temp dir.
+ */
+export const TEST_TASK =
+  "deno run --no-prompt --allow-env --allow-read --allow-write --allow-run scripts/test.ts";
+
 /** The binary `deno task compile` writes. */
 export const COMPILE_OUTPUT = "dist/dotfiles-daemon";
 

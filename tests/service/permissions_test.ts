@@ -1,20 +1,26 @@
 import assert from "node:assert/strict";
 import {
+  CLI_TASK,
   COMPILE_TASK,
   DAEMON_ENV_VARS,
   daemonPermissionFlags,
   defaultDaemonDirs,
   defaultDaemonPermissionFlags,
+  INSTALL_CLI_TASK,
   INSTALL_SERVICE_TASK,
   START_TASK,
+  TEST_TASK,
 } from "../../service/permissions.ts";
 import { classifyCompileFailure, explainCompileFailure } from "../../scripts/compile.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
-Deno.test("deno.json start, compile and install-service tasks match service/permissions.ts", async () => {
+Deno.test("deno.json's tasks match service/permissions.ts", async () => {
   const config = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
   assert.equal(config.tasks.start, START_TASK);
+  assert.equal(config.tasks.cli, CLI_TASK);
+  assert.equal(config.tasks.test, TEST_TASK);
+  assert.equal(config.tasks["install-cli"], INSTALL_CLI_TASK);
   assert.equal(config.tasks.compile, COMPILE_TASK);
   assert.equal(config.tasks["install-service"], INSTALL_SERVICE_TASK);
 });
