@@ -48,9 +48,13 @@ export class CommandServer implements AsyncDisposable {
   #serving = new Set<Promise<void>>();
   #closing = false;
 
+  /** The socket path. */
+  readonly path: string;
+
   /** Listens at once; throws when it cannot. */
   constructor(options: CommandServerOptions) {
     this.#options = options;
+    this.path = options.path;
     this.#listener = listenUnix(options.path);
     this.#accepting = this.#accept();
   }

@@ -44,9 +44,13 @@ export class QueryServer implements AsyncDisposable {
   #clients = new Set<Deno.UnixConn>();
   #closing = false;
 
+  /** The socket path. */
+  readonly path: string;
+
   /** Listens at once; throws when it cannot. */
   constructor(options: QueryServerOptions) {
     this.#options = options;
+    this.path = options.path;
     this.#listener = listenUnix(options.path);
     this.#accepting = this.#accept();
   }

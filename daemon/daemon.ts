@@ -174,12 +174,10 @@ export class DotfilesDaemon implements AsyncDisposable {
     }
     // Closing a listener removes its file a moment later: wait for that,
     // once every socket is closed, so a restart in this process is safe.
-    const paths = [
-      `${socketDir}/${this.config.commandSocketName}`,
-      `${socketDir}/${this.config.querySocketName}`,
-    ];
+    // Only the paths listened on: a file already at a path that failed is not ours.
+    const listening: string[] = [];
     stack.defer(async () => {
-      const all = [...paths, ...this.#broker.socketPaths()];
+      const all = [...listening, ...this.#broker.socketPaths()];
       await waitUntilGone(all, 1000);
       for (const path of all) await Deno.remove(path).catch(() => {});
     });
@@ -204,7 +202,7 @@ export class DotfilesDaemon implements AsyncDisposable {
     });
     const queries = stack.use(
       new QueryServer({
-        path: paths[1]!,
+        path: `${socketDir}/${this.config.querySocketName}`,
         maxMessageSize: this.config.maxMessageSize,
         connectionTimeout: this.config.connectionTimeout,
         context: {
@@ -216,12 +214,13 @@ export class DotfilesDaemon implements AsyncDisposable {
         logger: this.#logger,
       }),
     );
+    listening.push(queries.path);
     // Monitors' queues are flushed after publishers are closed, before
     // query clients are.
     stack.defer(() => this.#broker.close(DRAIN_MS));
     const commands = stack.use(
       new CommandServer({
-        path: paths[0]!,
+        path: `${socketDir}/${this.config.commandSocketName}`,
         maxMessageSize: this.config.maxMessageSize,
         router,
         broker: this.#broker,
@@ -230,6 +229,7 @@ export class DotfilesDaemon implements AsyncDisposable {
         logger: this.#logger,
       }),
     );
+    listening.push(commands.path);
     this.#broker.openFirehose();
     const types = new Set([
       ...state.knownEventTypes().map((t) => t.event_type),

@@ -320,3 +320,26 @@ Deno.test("DotfilesDaemon stop routes what publishers already wrote, and a resta
   }
   await second.stop();
 });
+
+Deno.test("DotfilesDaemon that fails to start releases what it took, last first, and a new one starts on the dir", async () => {
+  await using tmp = await withTmpDir();
+  const socketDir = `${tmp.path}/s`;
+  await Deno.mkdir(`${socketDir}/taken`, { recursive: true });
+  await Deno.writeTextFile(`${socketDir}/taken/keep`, "");
+  // query.sock, the state and the lock are taken before the command socket fails.
+  const failing = new DotfilesDaemon({
+    socketDir,
+    stateDir: `${tmp.path}/st`,
+    commandSocketName: "taken",
+    eventTypes: ["wallpaper"],
+    logLevel: "error",
+  });
+  await assert.rejects(failing.start());
+  await assert.rejects(failing.finished);
+  const left = [];
+  for await (const entry of Deno.readDir(socketDir)) left.push(entry.name);
+  assert.deepEqual(left, ["taken"]);
+  // The store was closed (its WAL checkpointed), and the lock is free.
+  await using _d = await startDaemon({ socketDir, stateDir: `${tmp.path}/st`, persist: true });
+  assert.ok((await Deno.lstat(`${socketDir}/query.sock`)).isSocket);
+});
