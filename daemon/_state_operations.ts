@@ -151,3 +151,20 @@ export function applyFailed(record: OperationRecord, payload: Payload): void {
   record.duration_seconds = null;
   record.result = null;
 }
+
+let lastIsoMs = NaN;
+let lastIso = "";
+
+/** `new Date(ms).toISOString()`, cached for the last millisecond: messages of a burst share it. */
+export function isoTime(ms: number): string {
+  if (ms !== lastIsoMs) {
+    lastIso = new Date(ms).toISOString();
+    lastIsoMs = ms;
+  }
+  return lastIso;
+}
+
+/** An error's message, for a warning line. */
+export function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -11,39 +11,19 @@ import type {
   EventHistoryResult,
   JsonObject,
   Message,
-  OperationRecord,
   OperationStatus,
   OperationStatusResult,
-  Payload,
 } from "../protocol/mod.ts";
-import { HistoryRing } from "./_state_ring.ts";
-import {
-  applyCompleted,
-  applyFailed,
-  applyProgress,
-  applyStarted,
-  blankRecord,
-  normalizeRecord,
-  type OperationEntry,
-  STALE_ERROR_CODE,
-  str,
-} from "./_state_operations.ts";
-import {
-  emptyBatch,
-  type Store,
-  type StoreBatch,
-  type StoredEventType,
-  type StoredState,
-} from "./store.ts";
+import { MAX_TIMER_DELAY, OperationTable } from "./_state_operation_table.ts";
+import { errorText } from "./_state_operations.ts";
+import { EventTypeTable } from "./_state_types.ts";
+import { WriteBehind } from "./_state_write_behind.ts";
+import type { Store, StoredEventType } from "./store.ts";
 
 const DEFAULT_HISTORY_LIMIT = 1000;
 const DEFAULT_OPERATION_RETENTION = 1000;
 const DEFAULT_STALE_AFTER = 30 * 60 * 1000;
 const DEFAULT_FLUSH_DELAY = 100;
-const DEFAULT_HISTORY_QUERY_LIMIT = 50;
-/** The longest delay `setTimeout` takes without firing at once. */
-const MAX_TIMER_DELAY = 2 ** 31 - 1;
-const STATUSES: ReadonlySet<string> = new Set(["running", "completed", "failed"]);
 
 /**
  * Options of {@linkcode DaemonState}.
@@ -204,22 +184,6 @@ export interface DaemonStateCounters {
   store_write_failures: number;
 }
 
-/** One event type in memory. */
-interface TypeEntry {
-  event_type: string;
-  message_count: number;
-  last_seq: number;
-  lastEventMs: number | null;
-  ring: HistoryRing;
-  state: Map<string, StoredState>;
-  /** The newest history `seq` written to the store. */
-  flushedSeq: number;
-  /** The ring dropped entries the store may still hold. */
-  pruneNeeded: boolean;
-  /** State keys changed since the last write. */
-  dirtyKeys: Set<string>;
-}
-
 /**
  * The daemon's state: event types, current state, operations and history,
  * loaded from a {@linkcode Store} at construction, answered from memory,
@@ -256,36 +220,11 @@ interface TypeEntry {
  * ```
  */
 export class DaemonState implements Disposable {
-  #store: Store;
-  #historyLimit: number;
-  #retention: number;
-  #staleAfter: number;
-  #flushDelay: number;
-  #onStale: ((message: Message) => void) | undefined;
-  #onWarning: (text: string) => void;
+  #types: EventTypeTable;
+  #operations: OperationTable;
+  #writes: WriteBehind;
   #now: () => number;
-
-  #types = new Map<string, TypeEntry>();
-  #operations = new Map<string, OperationEntry>();
-  /** Running operations, least recently updated first. */
-  #running = new Map<string, OperationEntry>();
-  /** Finished operations, earliest finished first. */
-  #finished = new Map<string, OperationEntry>();
-  #order = 0;
-
-  #dirtyTypes = new Set<TypeEntry>();
-  #dirtyOperations = new Set<OperationEntry>();
-  #deletedOperations = new Set<string>();
-
-  #flushTimer: ReturnType<typeof setTimeout> | undefined;
-  #staleTimer: ReturnType<typeof setTimeout> | undefined;
-  #failing = false;
   #closed = false;
-
-  #staleCount = 0;
-  #prunedCount = 0;
-  #writeCount = 0;
-  #writeFailures = 0;
 
   /**
    * Loads the store's snapshot (synchronously).
@@ -324,97 +263,32 @@ export class DaemonState implements Disposable {
         `Cannot create state: flushDelay must be a number of ms >= 0, received ${flushDelay}`,
       );
     }
-    this.#store = store;
-    this.#historyLimit = historyLimit;
-    this.#retention = operationRetention;
-    this.#staleAfter = staleAfter;
-    this.#flushDelay = flushDelay;
-    this.#onStale = onStale;
-    this.#onWarning = onWarning;
     this.#now = now;
-    this.#load();
-  }
-
-  // ---------------------------------------------------------------- loading
-
-  #load(): void {
+    this.#types = new EventTypeTable(historyLimit);
+    this.#operations = new OperationTable({
+      retention: operationRetention,
+      staleAfter,
+      now,
+      onStale,
+      onWarning,
+      onChange: () => this.#writes.schedule(),
+    });
+    this.#writes = new WriteBehind({
+      store,
+      delay: flushDelay,
+      sources: [this.#types, this.#operations],
+      onWarning,
+    });
     let snapshot;
     try {
-      snapshot = this.#store.load();
+      snapshot = store.load();
     } catch (error) {
-      this.#onWarning(`Cannot load the stored state, starting empty: ${errorText(error)}`);
+      onWarning(`Cannot load the stored state, starting empty: ${errorText(error)}`);
       return;
     }
-    for (const stored of snapshot.eventTypes) {
-      const entry = this.#typeEntry(stored.event_type);
-      entry.message_count = stored.message_count;
-      entry.last_seq = stored.last_seq;
-      entry.flushedSeq = stored.last_seq;
-      const ms = stored.last_event_at === null ? NaN : Date.parse(stored.last_event_at);
-      entry.lastEventMs = Number.isNaN(ms) ? null : ms;
-    }
-    // Stored types need no write; types found only below (state or history
-    // without a row) stay marked, so that their row gets written.
-    this.#dirtyTypes.clear();
-    for (const stored of snapshot.state) {
-      this.#typeEntry(stored.event_type).state.set(stored.state_key, stored);
-    }
-    for (const stored of snapshot.history) {
-      const entry = this.#typeEntry(stored.event_type);
-      if (entry.ring.push(stored.seq, stored.body)) entry.pruneNeeded = true;
-      if (stored.seq > entry.last_seq) entry.last_seq = stored.seq;
-      if (stored.seq > entry.flushedSeq) entry.flushedSeq = stored.seq;
-    }
-    for (const entry of this.#types.values()) {
-      if (entry.pruneNeeded) this.#dirtyTypes.add(entry);
-    }
-    const running: OperationEntry[] = [];
-    const finished: OperationEntry[] = [];
-    for (const raw of snapshot.operations) {
-      const record = normalizeRecord(raw);
-      if (record === null) continue;
-      const startedMs = Date.parse(record.started_at);
-      const updatedMs = Date.parse(record.updated_at);
-      const entry: OperationEntry = {
-        record,
-        startedMs: Number.isNaN(startedMs) ? 0 : startedMs,
-        updatedMs: Number.isNaN(updatedMs) ? 0 : updatedMs,
-        order: ++this.#order,
-      };
-      this.#operations.set(record.operation_id, entry);
-      (record.status === "running" ? running : finished).push(entry);
-    }
-    const byUpdate = (a: OperationEntry, b: OperationEntry): number =>
-      a.updatedMs - b.updatedMs || a.order - b.order;
-    for (const entry of running.sort(byUpdate)) {
-      this.#running.set(entry.record.operation_id, entry);
-    }
-    for (const entry of finished.sort(byUpdate)) {
-      this.#finished.set(entry.record.operation_id, entry);
-    }
-    this.#pruneFinished();
-    this.#armStale();
-    if (this.#hasPending()) this.#scheduleFlush();
-  }
-
-  #typeEntry(eventType: string): TypeEntry {
-    let entry = this.#types.get(eventType);
-    if (entry === undefined) {
-      entry = {
-        event_type: eventType,
-        message_count: 0,
-        last_seq: 0,
-        lastEventMs: null,
-        ring: new HistoryRing(this.#historyLimit),
-        state: new Map(),
-        flushedSeq: 0,
-        pruneNeeded: false,
-        dirtyKeys: new Set(),
-      };
-      this.#types.set(eventType, entry);
-      this.#dirtyTypes.add(entry);
-    }
-    return entry;
+    this.#types.load(snapshot);
+    this.#operations.load(snapshot.operations);
+    if (this.#writes.pending) this.#writes.schedule();
   }
 
   // ---------------------------------------------------------------- queries
@@ -437,9 +311,7 @@ export class DaemonState implements Disposable {
    * ```
    */
   knownEventTypes(): StoredEventType[] {
-    const result: StoredEventType[] = [];
-    for (const entry of this.#types.values()) result.push(storedType(entry));
-    return result;
+    return this.#types.known();
   }
 
   /**
@@ -458,8 +330,7 @@ export class DaemonState implements Disposable {
    * ```
    */
   eventType(eventType: string): StoredEventType | undefined {
-    const entry = this.#types.get(eventType);
-    return entry === undefined ? undefined : storedType(entry);
+    return this.#types.get(eventType);
   }
 
   /**
@@ -481,9 +352,7 @@ export class DaemonState implements Disposable {
    * ```
    */
   ensureEventType(eventType: string): void {
-    if (this.#closed || this.#types.has(eventType)) return;
-    this.#typeEntry(eventType);
-    this.#scheduleFlush();
+    if (!this.#closed && this.#types.ensure(eventType)) this.#writes.schedule();
   }
 
   /**
@@ -502,7 +371,7 @@ export class DaemonState implements Disposable {
    * ```
    */
   lastSeq(eventType: string): number {
-    return this.#types.get(eventType)?.last_seq ?? 0;
+    return this.#types.lastSeq(eventType);
   }
 
   /**
@@ -531,16 +400,7 @@ export class DaemonState implements Disposable {
    * ```
    */
   currentState(eventType: string, stateKey?: string): CurrentStateResult {
-    if (eventType === "*") {
-      const state: JsonObject = {};
-      for (const entry of this.#types.values()) {
-        const values = stateOf(entry, stateKey);
-        if (values !== null) state[entry.event_type] = values;
-      }
-      return { state };
-    }
-    const entry = this.#types.get(eventType);
-    return { state: (entry === undefined ? null : stateOf(entry, stateKey)) ?? {} };
+    return this.#types.currentState(eventType, stateKey);
   }
 
   /**
@@ -572,26 +432,7 @@ export class DaemonState implements Disposable {
    * ```
    */
   operations(eventType: string, filter: OperationFilter = {}): OperationStatusResult {
-    const { operationId, status } = filter;
-    if (status !== undefined && !STATUSES.has(status)) {
-      throw new RangeError(
-        `Cannot list operations: status must be running, completed or failed, received "${status}"`,
-      );
-    }
-    if (operationId !== undefined) {
-      const entry = this.#operations.get(operationId);
-      const match = entry !== undefined && (status === undefined || entry.record.status === status);
-      return { operations: match ? [{ ...entry.record }] : [] };
-    }
-    const list: OperationEntry[] = [];
-    for (const entry of this.#operations.values()) {
-      if (
-        (eventType === "*" || entry.record.event_type === eventType) &&
-        (status === undefined || entry.record.status === status)
-      ) list.push(entry);
-    }
-    list.sort((a, b) => b.startedMs - a.startedMs || b.order - a.order);
-    return { operations: list.map((entry) => ({ ...entry.record })) };
+    return this.#operations.list(eventType, filter);
   }
 
   /**
@@ -656,37 +497,7 @@ export class DaemonState implements Disposable {
    * ```
    */
   historyBodies(eventType: string, options: HistoryOptions = {}): RawHistoryResult {
-    const { limit = DEFAULT_HISTORY_QUERY_LIMIT, afterSeq } = options;
-    if (!Number.isInteger(limit) || limit < 1) {
-      throw new RangeError(
-        `Cannot read history: limit must be a positive integer, received ${limit}`,
-      );
-    }
-    if (afterSeq !== undefined && (!Number.isInteger(afterSeq) || afterSeq < 0)) {
-      throw new RangeError(
-        `Cannot read history: afterSeq must be an integer >= 0, received ${afterSeq}`,
-      );
-    }
-    const entry = this.#types.get(eventType);
-    if (entry === undefined) {
-      return { bodies: [], truncated: false, oldest_seq: null, last_seq: 0 };
-    }
-    const ring = entry.ring;
-    const oldest = ring.oldestSeq;
-    let from: number;
-    let to: number;
-    let truncated = false;
-    if (afterSeq === undefined) {
-      to = ring.size;
-      from = Math.max(0, to - limit);
-    } else {
-      from = ring.indexAfter(afterSeq);
-      to = Math.min(ring.size, from + limit);
-      truncated = afterSeq < entry.last_seq && (oldest === null || oldest > afterSeq + 1);
-    }
-    const bodies: string[] = [];
-    for (let i = from; i < to; i++) bodies.push(ring.bodyAt(i));
-    return { bodies, truncated, oldest_seq: oldest, last_seq: entry.last_seq };
+    return this.#types.historyBodies(eventType, options);
   }
 
   /**
@@ -704,23 +515,7 @@ export class DaemonState implements Disposable {
    * ```
    */
   counters(): DaemonStateCounters {
-    let history = 0;
-    let states = 0;
-    for (const entry of this.#types.values()) {
-      history += entry.ring.size;
-      states += entry.state.size;
-    }
-    return {
-      event_types: this.#types.size,
-      history_entries: history,
-      state_entries: states,
-      operations_running: this.#running.size,
-      operations_finished: this.#finished.size,
-      operations_stale: this.#staleCount,
-      operations_pruned: this.#prunedCount,
-      store_writes: this.#writeCount,
-      store_write_failures: this.#writeFailures,
-    };
+    return { ...this.#types.counts(), ...this.#operations.counts(), ...this.#writes.counts() };
   }
 
   // -------------------------------------------------------------- recording
@@ -753,186 +548,21 @@ export class DaemonState implements Disposable {
    */
   record(message: Message, body: string): void {
     if (this.#closed) return;
-    const entry = this.#types.get(message.event_type) ?? this.#typeEntry(message.event_type);
     const ms = this.#now();
-    const seq = typeof message.seq === "number" ? message.seq : entry.last_seq + 1;
-    entry.message_count++;
-    entry.last_seq = seq;
-    entry.lastEventMs = ms;
-    if (entry.ring.push(seq, body)) entry.pruneNeeded = true;
-    this.#dirtyTypes.add(entry);
+    this.#types.record(message, body, ms);
     const payload = message.payload;
-    if (payload !== null && typeof payload === "object") {
-      switch (payload.type) {
-        case "state_update":
-          this.#applyState(entry, payload, ms);
-          break;
-        case "operation_started":
-        case "operation_progress":
-        case "operation_completed":
-        case "operation_failed":
-          this.#applyOperation(entry.event_type, payload, ms);
-          break;
-      }
-    }
-    if (this.#flushTimer === undefined) this.#scheduleFlush();
-  }
-
-  #applyState(entry: TypeEntry, payload: Payload, ms: number): void {
-    const key = str(payload.state_key);
-    if (key === null || payload.state_value === undefined) return;
-    entry.state.set(key, {
-      event_type: entry.event_type,
-      state_key: key,
-      state_value: payload.state_value,
-      updated_at: isoTime(ms),
-    });
-    entry.dirtyKeys.add(key);
-  }
-
-  #applyOperation(eventType: string, payload: Payload, ms: number): void {
-    const id = str(payload.operation_id);
-    if (id === null || id === "") return;
-    const iso = isoTime(ms);
-    let entry = this.#operations.get(id);
-    const restart = payload.type === "operation_started" &&
-      (entry === undefined || entry.record.status !== "running");
-    if (entry === undefined || restart) {
-      // A new operation, or an id reused after its operation finished.
-      entry = { record: blankRecord(id, eventType, iso), startedMs: ms, updatedMs: ms, order: 0 };
-      entry.order = ++this.#order;
-      this.#operations.set(id, entry);
-      this.#deletedOperations.delete(id);
-    }
-    const record = entry.record;
-    switch (payload.type) {
+    switch (payload?.type) {
       case "operation_started":
-        applyStarted(record, payload);
-        break;
       case "operation_progress":
-        applyProgress(record, payload);
-        break;
       case "operation_completed":
-        applyCompleted(record, payload);
+      case "operation_failed":
+        this.#operations.apply(message.event_type, payload, ms);
         break;
-      default:
-        applyFailed(record, payload);
     }
-    record.updated_at = iso;
-    entry.updatedMs = ms;
-    this.#dirtyOperations.add(entry);
-    if (record.status === "running") {
-      this.#finished.delete(id);
-      this.#running.delete(id);
-      this.#running.set(id, entry);
-      if (this.#staleTimer === undefined) this.#armStale();
-    } else {
-      if (this.#running.delete(id) && this.#running.size === 0) this.#clearStaleTimer();
-      this.#finished.delete(id);
-      this.#finished.set(id, entry);
-      if (this.#finished.size > this.#retention) this.#pruneFinished();
-    }
-  }
-
-  #pruneFinished(): void {
-    for (const [id, entry] of this.#finished) {
-      if (this.#finished.size <= this.#retention) break;
-      this.#finished.delete(id);
-      this.#operations.delete(id);
-      this.#dirtyOperations.delete(entry);
-      this.#deletedOperations.add(id);
-      this.#prunedCount++;
-    }
-  }
-
-  // ------------------------------------------------------------------ stale
-
-  #armStale(): void {
-    if (this.#closed || this.#staleTimer !== undefined) return;
-    const first = this.#running.values().next();
-    if (first.done || this.#staleAfter === Infinity) return;
-    const delay = first.value.updatedMs + this.#staleAfter - this.#now();
-    this.#staleTimer = setTimeout(
-      () => this.#checkStale(),
-      Math.min(MAX_TIMER_DELAY, Math.max(0, delay)),
-    );
-  }
-
-  #clearStaleTimer(): void {
-    if (this.#staleTimer !== undefined) {
-      clearTimeout(this.#staleTimer);
-      this.#staleTimer = undefined;
-    }
-  }
-
-  #checkStale(): void {
-    this.#staleTimer = undefined;
-    if (this.#closed) return;
-    const now = this.#now();
-    const stale: OperationEntry[] = [];
-    for (const entry of this.#running.values()) {
-      if (entry.updatedMs + this.#staleAfter > now) break;
-      stale.push(entry);
-    }
-    for (const entry of stale) {
-      const record = entry.record;
-      if (record.status !== "running" || this.#operations.get(record.operation_id) !== entry) {
-        continue;
-      }
-      this.#staleCount++;
-      const message = this.#staleMessage(record, now);
-      if (this.#onStale !== undefined) {
-        try {
-          this.#onStale(message);
-        } catch (error) {
-          this.#onWarning(
-            `Cannot route the STALE failure of operation "${record.operation_id}": ${
-              errorText(error)
-            }`,
-          );
-        }
-      }
-      if (this.#closed) return;
-      if (record.status === "running" && this.#operations.get(record.operation_id) === entry) {
-        this.#applyOperation(record.event_type, message.payload, now);
-        if (this.#flushTimer === undefined) this.#scheduleFlush();
-      }
-    }
-    this.#armStale();
-  }
-
-  #staleMessage(record: OperationRecord, now: number): Message {
-    const payload: Payload = {
-      type: "operation_failed",
-      operation_id: record.operation_id,
-      error_code: STALE_ERROR_CODE,
-      error_message: `No update for ${
-        formatSeconds(this.#staleAfter)
-      }: the operation's manager has probably stopped`,
-    };
-    if (record.step_id !== null) payload.step_id = record.step_id;
-    return {
-      message_id: crypto.randomUUID(),
-      timestamp: new Date(now).toISOString(),
-      event_type: record.event_type,
-      payload,
-    };
+    if (!this.#writes.scheduled) this.#writes.schedule();
   }
 
   // ------------------------------------------------------------------ flush
-
-  #scheduleFlush(): void {
-    if (this.#closed || this.#flushTimer !== undefined) return;
-    this.#flushTimer = setTimeout(() => {
-      this.#flushTimer = undefined;
-      this.flush();
-    }, this.#flushDelay);
-  }
-
-  #hasPending(): boolean {
-    return this.#dirtyTypes.size > 0 || this.#dirtyOperations.size > 0 ||
-      this.#deletedOperations.size > 0;
-  }
 
   /**
    * Writes every pending change now, in one transaction. A failed write is
@@ -952,65 +582,7 @@ export class DaemonState implements Disposable {
    * ```
    */
   flush(): void {
-    if (this.#flushTimer !== undefined) {
-      clearTimeout(this.#flushTimer);
-      this.#flushTimer = undefined;
-    }
-    if (!this.#hasPending()) return;
-    const batch = this.#buildBatch();
-    try {
-      this.#store.write(batch);
-    } catch (error) {
-      this.#writeFailures++;
-      if (!this.#failing) {
-        this.#failing = true;
-        this.#onWarning(
-          `Cannot write state to the store, keeping it in memory: ${errorText(error)}`,
-        );
-      }
-      return;
-    }
-    if (this.#failing) {
-      this.#failing = false;
-      this.#onWarning("Writing state to the store works again");
-    }
-    this.#writeCount++;
-    for (const entry of this.#dirtyTypes) {
-      entry.flushedSeq = entry.ring.newestSeq ?? entry.last_seq;
-      entry.pruneNeeded = false;
-      entry.dirtyKeys.clear();
-    }
-    this.#dirtyTypes.clear();
-    this.#dirtyOperations.clear();
-    this.#deletedOperations.clear();
-  }
-
-  #buildBatch(): StoreBatch {
-    const batch = emptyBatch();
-    for (const entry of this.#dirtyTypes) {
-      batch.eventTypes.push(storedType(entry));
-      for (const key of entry.dirtyKeys) {
-        const stored = entry.state.get(key);
-        if (stored !== undefined) batch.state.push(stored);
-      }
-      const ring = entry.ring;
-      for (let i = ring.indexAfter(entry.flushedSeq); i < ring.size; i++) {
-        batch.history.push({
-          event_type: entry.event_type,
-          seq: ring.seqAt(i),
-          body: ring.bodyAt(i),
-        });
-      }
-      if (entry.pruneNeeded) {
-        batch.historyPrunes.push({
-          event_type: entry.event_type,
-          before_seq: ring.oldestSeq ?? entry.last_seq + 1,
-        });
-      }
-    }
-    for (const entry of this.#dirtyOperations) batch.operations.push({ ...entry.record });
-    for (const id of this.#deletedOperations) batch.deletedOperations.push(id);
-    return batch;
+    this.#writes.flush();
   }
 
   // ------------------------------------------------------------------ close
@@ -1035,63 +607,13 @@ export class DaemonState implements Disposable {
    */
   close(): void {
     if (this.#closed) return;
-    this.flush();
+    this.#writes.close();
     this.#closed = true;
-    this.#clearStaleTimer();
-    if (this.#flushTimer !== undefined) {
-      clearTimeout(this.#flushTimer);
-      this.#flushTimer = undefined;
-    }
-    try {
-      this.#store.close();
-    } catch (error) {
-      this.#onWarning(`Cannot close the store: ${errorText(error)}`);
-    }
+    this.#operations.close();
   }
 
   /** Same as {@linkcode DaemonState.close}. */
   [Symbol.dispose](): void {
     this.close();
   }
-}
-
-function storedType(entry: TypeEntry): StoredEventType {
-  return {
-    event_type: entry.event_type,
-    message_count: entry.message_count,
-    last_seq: entry.last_seq,
-    last_event_at: entry.lastEventMs === null ? null : new Date(entry.lastEventMs).toISOString(),
-  };
-}
-
-function stateOf(entry: TypeEntry, stateKey: string | undefined): JsonObject | null {
-  if (stateKey !== undefined) {
-    const stored = entry.state.get(stateKey);
-    return stored === undefined ? null : { [stateKey]: stored.state_value };
-  }
-  if (entry.state.size === 0) return null;
-  const values: JsonObject = {};
-  for (const [key, stored] of entry.state) values[key] = stored.state_value;
-  return values;
-}
-
-function formatSeconds(ms: number): string {
-  const seconds = ms / 1000;
-  return `${Number.isInteger(seconds) ? seconds : seconds.toFixed(3)} s`;
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-let lastIsoMs = NaN;
-let lastIso = "";
-
-/** `new Date(ms).toISOString()`, cached for the last millisecond: messages of a burst share it. */
-function isoTime(ms: number): string {
-  if (ms !== lastIsoMs) {
-    lastIso = new Date(ms).toISOString();
-    lastIsoMs = ms;
-  }
-  return lastIso;
 }

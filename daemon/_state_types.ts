@@ -1,0 +1,285 @@
+/**
+ * The event-type table of the daemon's state: per type its counts, last
+ * `seq`, current state and history ring, and which of that is not yet
+ * written to the store.
+ *
+ * @module
+ */
+
+import type { CurrentStateResult, JsonObject, Message, Payload } from "../protocol/mod.ts";
+import { HistoryRing } from "./_state_ring.ts";
+import { isoTime, str } from "./_state_operations.ts";
+import type { StoreBatch, StoredEventType, StoredState, StoreSnapshot } from "./store.ts";
+
+/** The `get_event_history` query's default `limit`. */
+const DEFAULT_HISTORY_QUERY_LIMIT = 50;
+
+/** One event type in memory. */
+interface TypeEntry {
+  event_type: string;
+  message_count: number;
+  last_seq: number;
+  lastEventMs: number | null;
+  ring: HistoryRing;
+  state: Map<string, StoredState>;
+  /** The newest history `seq` written to the store. */
+  flushedSeq: number;
+  /** The ring dropped entries the store may still hold. */
+  pruneNeeded: boolean;
+  /** State keys changed since the last write. */
+  dirtyKeys: Set<string>;
+}
+
+/** Options of a history read: see `DaemonState.historyBodies`. */
+export interface HistoryRange {
+  /** At most this many events. */
+  limit?: number;
+  /** Only events whose `seq` is greater. */
+  afterSeq?: number;
+}
+
+/** History as serialised bodies, with the history's bounds. */
+export interface HistoryBodies {
+  /** The routed messages' JSON, oldest first. */
+  bodies: string[];
+  /** True when events after `afterSeq` are no longer kept. */
+  truncated: boolean;
+  /** The oldest `seq` still kept, or `null` when none is. */
+  oldest_seq: number | null;
+  /** The type's last `seq` (0 before the first message). */
+  last_seq: number;
+}
+
+/** Known event types, their state and history. */
+export class EventTypeTable {
+  #historyLimit: number;
+  #types = new Map<string, TypeEntry>();
+  #dirty = new Set<TypeEntry>();
+
+  /** @param historyLimit Messages kept per type (0 keeps none). */
+  constructor(historyLimit: number) {
+    this.#historyLimit = historyLimit;
+  }
+
+  /** Takes the types, state and history of a store's snapshot. */
+  load(snapshot: StoreSnapshot): void {
+    for (const stored of snapshot.eventTypes) {
+      const entry = this.#entry(stored.event_type);
+      entry.message_count = stored.message_count;
+      entry.last_seq = stored.last_seq;
+      entry.flushedSeq = stored.last_seq;
+      const ms = stored.last_event_at === null ? NaN : Date.parse(stored.last_event_at);
+      entry.lastEventMs = Number.isNaN(ms) ? null : ms;
+    }
+    // Stored types need no write; types found only below (state or history
+    // without a row) stay marked, so that their row gets written.
+    this.#dirty.clear();
+    for (const stored of snapshot.state) {
+      this.#entry(stored.event_type).state.set(stored.state_key, stored);
+    }
+    for (const stored of snapshot.history) {
+      const entry = this.#entry(stored.event_type);
+      if (entry.ring.push(stored.seq, stored.body)) entry.pruneNeeded = true;
+      if (stored.seq > entry.last_seq) entry.last_seq = stored.seq;
+      if (stored.seq > entry.flushedSeq) entry.flushedSeq = stored.seq;
+    }
+    for (const entry of this.#types.values()) {
+      if (entry.pruneNeeded) this.#dirty.add(entry);
+    }
+  }
+
+  #entry(eventType: string): TypeEntry {
+    let entry = this.#types.get(eventType);
+    if (entry === undefined) {
+      entry = {
+        event_type: eventType,
+        message_count: 0,
+        last_seq: 0,
+        lastEventMs: null,
+        ring: new HistoryRing(this.#historyLimit),
+        state: new Map(),
+        flushedSeq: 0,
+        pruneNeeded: false,
+        dirtyKeys: new Set(),
+      };
+      this.#types.set(eventType, entry);
+      this.#dirty.add(entry);
+    }
+    return entry;
+  }
+
+  /** Whether the type is known. */
+  has(eventType: string): boolean {
+    return this.#types.has(eventType);
+  }
+
+  /** Registers a type with no message yet; `false` when it was known. */
+  ensure(eventType: string): boolean {
+    if (this.#types.has(eventType)) return false;
+    this.#entry(eventType);
+    return true;
+  }
+
+  /** Every known type, in the order they became known. */
+  known(): StoredEventType[] {
+    const result: StoredEventType[] = [];
+    for (const entry of this.#types.values()) result.push(storedType(entry));
+    return result;
+  }
+
+  /** One type's counts, or `undefined`. */
+  get(eventType: string): StoredEventType | undefined {
+    const entry = this.#types.get(eventType);
+    return entry === undefined ? undefined : storedType(entry);
+  }
+
+  /** The type's last `seq`, 0 when unknown. */
+  lastSeq(eventType: string): number {
+    return this.#types.get(eventType)?.last_seq ?? 0;
+  }
+
+  /** Counts a routed message, keeps it as history, and applies a `state_update`. */
+  record(message: Message, body: string, ms: number): void {
+    const entry = this.#types.get(message.event_type) ?? this.#entry(message.event_type);
+    const seq = typeof message.seq === "number" ? message.seq : entry.last_seq + 1;
+    entry.message_count++;
+    entry.last_seq = seq;
+    entry.lastEventMs = ms;
+    if (entry.ring.push(seq, body)) entry.pruneNeeded = true;
+    this.#dirty.add(entry);
+    const payload = message.payload;
+    if (payload?.type === "state_update") applyState(entry, payload, ms);
+  }
+
+  /** The `get_current_state` result of a type, or of every type with `"*"`. */
+  currentState(eventType: string, stateKey?: string): CurrentStateResult {
+    if (eventType === "*") {
+      const state: JsonObject = {};
+      for (const entry of this.#types.values()) {
+        const values = stateOf(entry, stateKey);
+        if (values !== null) state[entry.event_type] = values;
+      }
+      return { state };
+    }
+    const entry = this.#types.get(eventType);
+    return { state: (entry === undefined ? null : stateOf(entry, stateKey)) ?? {} };
+  }
+
+  /** A type's kept history; see `DaemonState.historyBodies`. */
+  historyBodies(eventType: string, options: HistoryRange = {}): HistoryBodies {
+    const { limit = DEFAULT_HISTORY_QUERY_LIMIT, afterSeq } = options;
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new RangeError(
+        `Cannot read history: limit must be a positive integer, received ${limit}`,
+      );
+    }
+    if (afterSeq !== undefined && (!Number.isInteger(afterSeq) || afterSeq < 0)) {
+      throw new RangeError(
+        `Cannot read history: afterSeq must be an integer >= 0, received ${afterSeq}`,
+      );
+    }
+    const entry = this.#types.get(eventType);
+    if (entry === undefined) {
+      return { bodies: [], truncated: false, oldest_seq: null, last_seq: 0 };
+    }
+    const ring = entry.ring;
+    const oldest = ring.oldestSeq;
+    let from: number;
+    let to: number;
+    let truncated = false;
+    if (afterSeq === undefined) {
+      to = ring.size;
+      from = Math.max(0, to - limit);
+    } else {
+      from = ring.indexAfter(afterSeq);
+      to = Math.min(ring.size, from + limit);
+      truncated = afterSeq < entry.last_seq && (oldest === null || oldest > afterSeq + 1);
+    }
+    const bodies: string[] = [];
+    for (let i = from; i < to; i++) bodies.push(ring.bodyAt(i));
+    return { bodies, truncated, oldest_seq: oldest, last_seq: entry.last_seq };
+  }
+
+  /** Types, history entries and state entries kept. */
+  counts(): { event_types: number; history_entries: number; state_entries: number } {
+    let history = 0;
+    let states = 0;
+    for (const entry of this.#types.values()) {
+      history += entry.ring.size;
+      states += entry.state.size;
+    }
+    return { event_types: this.#types.size, history_entries: history, state_entries: states };
+  }
+
+  /** Whether something is not yet written. */
+  get pending(): boolean {
+    return this.#dirty.size > 0;
+  }
+
+  /** Adds what is not yet written to a batch. */
+  addTo(batch: StoreBatch): void {
+    for (const entry of this.#dirty) {
+      batch.eventTypes.push(storedType(entry));
+      for (const key of entry.dirtyKeys) {
+        const stored = entry.state.get(key);
+        if (stored !== undefined) batch.state.push(stored);
+      }
+      const ring = entry.ring;
+      for (let i = ring.indexAfter(entry.flushedSeq); i < ring.size; i++) {
+        batch.history.push({
+          event_type: entry.event_type,
+          seq: ring.seqAt(i),
+          body: ring.bodyAt(i),
+        });
+      }
+      if (entry.pruneNeeded) {
+        batch.historyPrunes.push({
+          event_type: entry.event_type,
+          before_seq: ring.oldestSeq ?? entry.last_seq + 1,
+        });
+      }
+    }
+  }
+
+  /** The batch {@linkcode EventTypeTable.addTo} filled was written. */
+  written(): void {
+    for (const entry of this.#dirty) {
+      entry.flushedSeq = entry.ring.newestSeq ?? entry.last_seq;
+      entry.pruneNeeded = false;
+      entry.dirtyKeys.clear();
+    }
+    this.#dirty.clear();
+  }
+}
+
+function applyState(entry: TypeEntry, payload: Payload, ms: number): void {
+  const key = str(payload.state_key);
+  if (key === null || payload.state_value === undefined) return;
+  entry.state.set(key, {
+    event_type: entry.event_type,
+    state_key: key,
+    state_value: payload.state_value,
+    updated_at: isoTime(ms),
+  });
+  entry.dirtyKeys.add(key);
+}
+
+function storedType(entry: TypeEntry): StoredEventType {
+  return {
+    event_type: entry.event_type,
+    message_count: entry.message_count,
+    last_seq: entry.last_seq,
+    last_event_at: entry.lastEventMs === null ? null : new Date(entry.lastEventMs).toISOString(),
+  };
+}
+
+function stateOf(entry: TypeEntry, stateKey: string | undefined): JsonObject | null {
+  if (stateKey !== undefined) {
+    const stored = entry.state.get(stateKey);
+    return stored === undefined ? null : { [stateKey]: stored.state_value };
+  }
+  if (entry.state.size === 0) return null;
+  const values: JsonObject = {};
+  for (const [key, stored] of entry.state) values[key] = stored.state_value;
+  return values;
+}
