@@ -1,5 +1,5 @@
 import { isValidEventType, type JsonObject, type Message, QueryType } from "../protocol/mod.ts";
-import type { DaemonState } from "./daemon_state.ts";
+import type { DaemonState } from "./_state.ts";
 
 /** A bad query: answered with `error` set. */
 export class QueryParameterError extends TypeError {

@@ -151,12 +151,12 @@ export interface DaemonOptions {
   logSink?: (line: string) => void;
 }
 
-/** Every option resolved to its value. @example
+/** Every option resolved to its value: {@linkcode DotfilesDaemon.config}. @example
  * ```ts
- * import { resolveDaemonConfig } from "@dotfiles/daemon/daemon";
+ * import { type DaemonConfig, DotfilesDaemon } from "@dotfiles/daemon/daemon";
  * import assert from "node:assert/strict";
  *
- * const config = resolveDaemonConfig({ socketDir: "/tmp/s", stateDir: "/tmp/t" });
+ * const config: DaemonConfig = new DotfilesDaemon({ socketDir: "/tmp/s", stateDir: "/tmp/t" }).config;
  * assert.equal(config.maxMessageSize, 1048576);
  * ```
  */
@@ -203,7 +203,7 @@ function absolute(name: string, value: string): string {
  *
  * @example
  * ```ts
- * import { resolveDaemonConfig } from "@dotfiles/daemon/daemon";
+ * import { resolveDaemonConfig } from "./config.ts";
  * import assert from "node:assert/strict";
  *
  * assert.throws(() => resolveDaemonConfig({ socketDir: "/s", stateDir: "/t", maxMessageSize: 0 }), RangeError);

@@ -2,7 +2,7 @@ import { isValidEventType, type JsonObject, type Message, SocketNames } from "..
 import { type DaemonConfig, type DaemonOptions, resolveDaemonConfig } from "./config.ts";
 import { CommandServer } from "./_command_server.ts";
 import { Counters } from "./_counters.ts";
-import { DaemonState } from "./daemon_state.ts";
+import { DaemonState } from "./_state.ts";
 import { EventBroker } from "./_event_broker.ts";
 import { FlowControl } from "./_flow_control.ts";
 import { Logger } from "./_logger.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DaemonState, type DaemonStateOptions } from "../../daemon/daemon_state.ts";
+import { DaemonState, type DaemonStateOptions } from "../../daemon/_state.ts";
 import { emptyBatch, MemoryStore, type Store, type StoreBatch } from "../../daemon/store.ts";
 import { type Message, MessageBuilder, type OperationRecord } from "../../protocol/mod.ts";
 

@@ -11,7 +11,7 @@
 import { Counters } from "../../daemon/_counters.ts";
 import { Logger } from "../../daemon/_logger.ts";
 import { Router } from "../../daemon/_router.ts";
-import { DaemonState } from "../../daemon/daemon_state.ts";
+import { DaemonState } from "../../daemon/_state.ts";
 import { MemoryStore } from "../../daemon/store.ts";
 
 const encoder = new TextEncoder();

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Counters } from "../../daemon/_counters.ts";
 import { Logger } from "../../daemon/_logger.ts";
 import { MAX_NESTING_DEPTH, type Refusal, type RoutedBatch, Router } from "../../daemon/_router.ts";
-import { DaemonState } from "../../daemon/daemon_state.ts";
+import { DaemonState } from "../../daemon/_state.ts";
 import { MemoryStore } from "../../daemon/store.ts";
 import { isValidEventType, validateMessage } from "../../protocol/mod.ts";
 

@@ -30,7 +30,8 @@ const DEFAULT_FLUSH_DELAY = 100;
  *
  * @example
  * ```ts
- * import { type DaemonStateOptions, MemoryStore } from "@dotfiles/daemon/daemon";
+ * import { type DaemonStateOptions } from "./_state.ts";
+ * import { MemoryStore } from "./store.ts";
  * import assert from "node:assert/strict";
  *
  * const options: DaemonStateOptions = { store: new MemoryStore(), historyLimit: 100 };
@@ -89,7 +90,7 @@ export interface DaemonStateOptions {
  *
  * @example
  * ```ts
- * import type { HistoryOptions } from "@dotfiles/daemon/daemon";
+ * import type { HistoryOptions } from "./_state.ts";
  * import assert from "node:assert/strict";
  *
  * const options: HistoryOptions = { limit: 10, afterSeq: 41 };
@@ -112,7 +113,7 @@ export interface HistoryOptions {
  *
  * @example
  * ```ts
- * import type { OperationFilter } from "@dotfiles/daemon/daemon";
+ * import type { OperationFilter } from "./_state.ts";
  * import assert from "node:assert/strict";
  *
  * const filter: OperationFilter = { status: "running" };
@@ -133,7 +134,7 @@ export interface OperationFilter {
  *
  * @example
  * ```ts
- * import type { RawHistoryResult } from "@dotfiles/daemon/daemon";
+ * import type { RawHistoryResult } from "./_state.ts";
  * import assert from "node:assert/strict";
  *
  * const r: RawHistoryResult = { bodies: [], truncated: false, oldest_seq: null, last_seq: 0 };
@@ -156,7 +157,8 @@ export interface RawHistoryResult {
  *
  * @example
  * ```ts
- * import { DaemonState, MemoryStore } from "@dotfiles/daemon/daemon";
+ * import { DaemonState } from "./_state.ts";
+ * import { MemoryStore } from "./store.ts";
  * import assert from "node:assert/strict";
  *
  * using state = new DaemonState({ store: new MemoryStore() });
@@ -194,7 +196,8 @@ export interface DaemonStateCounters {
  *
  * @example An operation's life, then a restart
  * ```ts
- * import { DaemonState, MemoryStore } from "@dotfiles/daemon/daemon";
+ * import { DaemonState } from "./_state.ts";
+ * import { MemoryStore } from "./store.ts";
  * import { MessageBuilder } from "@dotfiles/daemon/protocol";
  * import assert from "node:assert/strict";
  *
@@ -300,7 +303,8 @@ export class DaemonState implements Disposable {
    *
    * @example
    * ```ts
-   * import { DaemonState, MemoryStore } from "@dotfiles/daemon/daemon";
+   * import { DaemonState } from "./_state.ts";
+   * import { MemoryStore } from "./store.ts";
    * import assert from "node:assert/strict";
    *
    * using state = new DaemonState({ store: new MemoryStore() });
@@ -322,7 +326,8 @@ export class DaemonState implements Disposable {
    *
    * @example
    * ```ts
-   * import { DaemonState, MemoryStore } from "@dotfiles/daemon/daemon";
+   * import { DaemonState } from "./_state.ts";
+   * import { MemoryStore } from "./store.ts";
    * import assert from "node:assert/strict";
    *
    * using state = new DaemonState({ store: new MemoryStore() });
@@ -342,7 +347,8 @@ export class DaemonState implements Disposable {
    *
    * @example
    * ```ts
-   * import { DaemonState, MemoryStore } from "@dotfiles/daemon/daemon";
+   * import { DaemonState } from "./_state.ts";
+   * import { MemoryStore } from "./store.ts";
    * import assert from "node:assert/strict";
    *
    * using state = new DaemonState({ store: new MemoryStore() });
@@ -363,7 +369,8 @@ export class DaemonState implements Disposable {
    *
    * @example
    * ```ts
-   * import { DaemonState, MemoryStore } from "@dotfiles/daemon/daemon";
+   * import { DaemonState } from "./_state.ts";
+   * import { MemoryStore } from "./store.ts";
    * import assert from "node:assert/strict";
    *
    * using state = new DaemonState({ store: new MemoryStore() });
@@ -384,7 +391,8 @@ export class DaemonState implements Disposable {
    *
    * @example
    * ```ts
-   * import { DaemonState, MemoryStore } from "@dotfiles/daemon/daemon";
+   * import { DaemonState } from "./_state.ts";
+   * import { MemoryStore } from "./store.ts";
    * import { MessageBuilder } from "@dotfiles/daemon/protocol";
    * import assert from "node:assert/strict";
    *
@@ -415,7 +423,8 @@ export class DaemonState implements Disposable {
    *
    * @example
    * ```ts
-   * import { DaemonState, MemoryStore } from "@dotfiles/daemon/daemon";
+   * import { DaemonState } from "./_state.ts";
+   * import { MemoryStore } from "./store.ts";
    * import { MessageBuilder } from "@dotfiles/daemon/protocol";
    * import assert from "node:assert/strict";
    *
@@ -449,7 +458,8 @@ export class DaemonState implements Disposable {
    *
    * @example Catching up after seq 1
    * ```ts
-   * import { DaemonState, MemoryStore } from "@dotfiles/daemon/daemon";
+   * import { DaemonState } from "./_state.ts";
+   * import { MemoryStore } from "./store.ts";
    * import { MessageBuilder } from "@dotfiles/daemon/protocol";
    * import assert from "node:assert/strict";
    *
@@ -484,7 +494,8 @@ export class DaemonState implements Disposable {
    *
    * @example
    * ```ts
-   * import { DaemonState, MemoryStore } from "@dotfiles/daemon/daemon";
+   * import { DaemonState } from "./_state.ts";
+   * import { MemoryStore } from "./store.ts";
    * import assert from "node:assert/strict";
    *
    * using state = new DaemonState({ store: new MemoryStore() });
@@ -507,7 +518,8 @@ export class DaemonState implements Disposable {
    *
    * @example
    * ```ts
-   * import { DaemonState, MemoryStore } from "@dotfiles/daemon/daemon";
+   * import { DaemonState } from "./_state.ts";
+   * import { MemoryStore } from "./store.ts";
    * import assert from "node:assert/strict";
    *
    * using state = new DaemonState({ store: new MemoryStore() });
@@ -533,7 +545,8 @@ export class DaemonState implements Disposable {
    *
    * @example
    * ```ts
-   * import { DaemonState, MemoryStore } from "@dotfiles/daemon/daemon";
+   * import { DaemonState } from "./_state.ts";
+   * import { MemoryStore } from "./store.ts";
    * import { MessageBuilder } from "@dotfiles/daemon/protocol";
    * import assert from "node:assert/strict";
    *
@@ -571,7 +584,8 @@ export class DaemonState implements Disposable {
    *
    * @example
    * ```ts
-   * import { DaemonState, MemoryStore } from "@dotfiles/daemon/daemon";
+   * import { DaemonState } from "./_state.ts";
+   * import { MemoryStore } from "./store.ts";
    * import assert from "node:assert/strict";
    *
    * const store = new MemoryStore();
@@ -593,7 +607,8 @@ export class DaemonState implements Disposable {
    *
    * @example
    * ```ts
-   * import { DaemonState, MemoryStore } from "@dotfiles/daemon/daemon";
+   * import { DaemonState } from "./_state.ts";
+   * import { MemoryStore } from "./store.ts";
    * import assert from "node:assert/strict";
    *
    * const store = new MemoryStore();
