@@ -4,7 +4,7 @@ import { PUBLISH_TIMEOUT_SECONDS, STDIN_HINT } from "../../cli/_publish.ts";
 import { QUERY_TIMEOUT_SECONDS, STATUS_TIMEOUT_SECONDS } from "../../cli/_query.ts";
 import { HELP } from "../../cli/_usage.ts";
 import { parseServeArgs, SERVE_HELP } from "../../cli/serve.ts";
-import { resolveDaemonConfig } from "../../daemon/mod.ts";
+import { resolveDaemonConfig } from "../../daemon/config.ts";
 import { CLI_PERMISSION_FLAGS } from "../../service/permissions.ts";
 import { startDaemon, until, withTmpDir } from "../_helpers.ts";
 import { run } from "./_cli.ts";
