@@ -64,9 +64,12 @@ export const COMPILE_TASK: string = `deno run --no-prompt --allow-env=${
 
 /**
  * The `deno.json` `install-service` task: copies the binary and the unit into
- * the home directory (`scripts/install_service.ts`).
+ * the home directory, or with `--from-clone` writes the clone's unit
+ * (`scripts/install_service.ts`); env for the default directories and
+ * Deno's cache.
  */
-export const INSTALL_SERVICE_TASK: string = "deno run --no-prompt --allow-env=HOME " +
+export const INSTALL_SERVICE_TASK: string = "deno run --no-prompt " +
+  `--allow-env=${[...DAEMON_ENV_VARS, "DENO_DIR"].join(",")} ` +
   "--allow-read=dist,service,$HOME/.local/bin " +
   "--allow-write=$HOME/.local/bin,$HOME/.config/systemd/user scripts/install_service.ts";
 

@@ -5,11 +5,30 @@
  */
 
 import assert from "node:assert/strict";
-import { ENABLE_COMMAND, installService } from "../../scripts/install_service.ts";
-import { withTmpDir } from "../_helpers.ts";
+import {
+  denoCacheDir,
+  ENABLE_COMMAND,
+  installCloneService,
+  installService,
+} from "../../scripts/install_service.ts";
+import { defaultDaemonDirs, INSTALL_SERVICE_TASK } from "../../service/permissions.ts";
+import { binaryUnit, cloneUnit } from "../../service/unit.ts";
+import { RawClient, withTmpDir } from "../_helpers.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
+const CLONE = ROOT.replace(/\/$/, "");
 const UNIT = `${ROOT}service/dotfiles-daemon.service`;
+const DENO_DIR = denoCacheDir((name) => Deno.env.get(name));
+
+/** The clone's unit for this machine, on the given directories. */
+function cloneUnitFor(socketDir: string, stateDir: string): string {
+  return cloneUnit({
+    deno: Deno.execPath(),
+    clone: CLONE,
+    denoDir: DENO_DIR,
+    dirs: { socketDir, stateDir },
+  });
+}
 /** The exposure score `systemd-analyze security` gave (0.6 with systemd 252); fail well before "OK". */
 const MAX_EXPOSURE = 2.0;
 
@@ -82,6 +101,120 @@ Deno.test("the unit starts the installed binary, restarts on failure and hardens
   assert.equal(one("SystemCallArchitectures"), "native");
   // V8's JIT needs writable and executable memory.
   assert.equal(unit.has("MemoryDenyWriteExecute"), false);
+});
+
+Deno.test("the committed unit is service/unit.ts's binaryUnit(), and the clone's shares its sandbox", async () => {
+  const committed = await Deno.readTextFile(UNIT);
+  assert.equal(committed, binaryUnit(), "regenerate: deno run service/unit.ts > " + UNIT);
+  const sandbox = (text: string) => text.slice(text.indexOf("PrivateTmp=yes"));
+  const clone = cloneUnitFor("/home/me/.cache/dotfiles/sockets", "/home/me/.local/state/d");
+  assert.equal(sandbox(clone), sandbox(committed));
+  const unit = directives(clone);
+  const exec = unit.get("ExecStart")![0]!.split(" ");
+  assert.deepEqual(exec.slice(0, 2), [Deno.execPath(), "run"]);
+  assert.ok(exec.includes("--allow-read=/home/me/.cache/dotfiles/sockets,/home/me/.local/state/d"));
+  assert.ok(exec.includes("--no-prompt"));
+  assert.ok(
+    !exec.some((word) => /^(-A|--allow-all|--allow-run|--allow-ffi|--allow-sys)/.test(word)),
+  );
+  assert.deepEqual(
+    exec.slice(-8),
+    [
+      "--config",
+      `${CLONE}/deno.json`,
+      `${CLONE}/main.ts`,
+      "serve",
+      "--socket-dir",
+      "/home/me/.cache/dotfiles/sockets",
+      "--state-dir",
+      "/home/me/.local/state/d",
+    ],
+  );
+  assert.deepEqual(unit.get("BindReadOnlyPaths"), [`${Deno.execPath()} ${CLONE} ${DENO_DIR}`]);
+  assert.deepEqual(unit.get("BindPaths"), [
+    "/home/me/.cache/dotfiles/sockets /home/me/.local/state/d",
+  ]);
+  assert.throws(() => cloneUnitFor("/my sockets", "/t"), TypeError);
+});
+
+Deno.test("the clone unit's ExecStart line runs the daemon with its Environment", async () => {
+  await using tmp = await withTmpDir();
+  const socketDir = `${tmp.path}/sockets`;
+  const unit = directives(cloneUnitFor(socketDir, `${tmp.path}/state`));
+  const [program, ...args] = unit.get("ExecStart")![0]!.split(" ");
+  const env = Object.fromEntries(unit.get("Environment")!.map((a) => a.split("=", 2)));
+  const child = new Deno.Command(program!, {
+    args,
+    env: { ...env, HOME: tmp.path },
+    clearEnv: true,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  try {
+    using query = await RawClient.connect(`${socketDir}/query.sock`, 15_000);
+    const answer = await query.query("get_daemon_status");
+    const result = (answer.payload as { result: { socket_dir: string; state_dir: string } }).result;
+    assert.equal(result.socket_dir, socketDir);
+    assert.equal(result.state_dir, `${tmp.path}/state`);
+  } finally {
+    child.kill("SIGTERM");
+  }
+  const { code, stderr } = await child.output();
+  const text = new TextDecoder().decode(stderr);
+  assert.equal(code, 0, text);
+  assert.doesNotMatch(text, /Download|warn/i);
+});
+
+Deno.test({
+  name: "systemd-analyze verify accepts the clone unit and security rates it at most 2.0",
+  ignore: systemdAnalyze === undefined,
+  async fn(): Promise<void> {
+    // Its ExecStart (this machine's deno) exists, so it is verified exactly as written.
+    await using dir = await withTmpDir();
+    const path = `${dir.path}/dotfiles-daemon.service`;
+    await Deno.writeTextFile(path, cloneUnitFor(`${dir.path}/s`, `${dir.path}/t`));
+    const verified = await analyze(["verify", "--user", path]);
+    assert.equal(verified.out.trim(), "");
+    assert.equal(verified.code, 0);
+    const { code, out } = await analyze(["security", "--offline=true", "--user", path]);
+    assert.equal(code, 0, out);
+    const match = out.match(/Overall exposure level for dotfiles-daemon\.service: (\d+\.\d+)/);
+    assert.ok(match, out);
+    assert.ok(Number(match[1]) <= MAX_EXPOSURE, `exposure ${match[1]}`);
+  },
+});
+
+Deno.test("deno task install-service --from-clone writes the clone unit for this machine", async () => {
+  await using home = await withTmpDir();
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "--quiet", "install-service", "--from-clone"],
+    cwd: ROOT,
+    // No deno on PATH: the npx-only user.
+    env: { HOME: home.path, PATH: "/usr/bin:/bin", DENO_DIR },
+    clearEnv: true,
+    stdin: "null",
+  }).output();
+  const out = new TextDecoder().decode(stdout);
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+  const unit = `${home.path}/.config/systemd/user/dotfiles-daemon.service`;
+  assert.equal(
+    out,
+    `Installed ${unit} (runs this clone with ${Deno.execPath()})\nNow run: ${ENABLE_COMMAND}\n`,
+  );
+  const env = { HOME: home.path, DENO_DIR } as Record<string, string>;
+  const dirs = defaultDaemonDirs((name) => env[name]);
+  assert.equal(await Deno.readTextFile(unit), cloneUnitFor(dirs.socketDir, dirs.stateDir));
+  assert.equal((await Deno.stat(unit)).mode! & 0o777, 0o644);
+  assert.equal(
+    await installCloneService(home.path, {
+      deno: Deno.execPath(),
+      clone: CLONE,
+      env: (name) => env[name],
+    }),
+    unit,
+  );
+  assert.match(INSTALL_SERVICE_TASK, /--allow-env=HOME,XDG_CACHE_HOME,XDG_STATE_HOME,DENO_DIR /);
 });
 
 Deno.test({
