@@ -1,6 +1,7 @@
 // This module is browser compatible.
 
 import type { z } from "zod";
+import { copyEnvelope, envelopeError, envelopeIssue } from "./_envelope.ts";
 import { messageSchema, payloadSchemas } from "./_schemas.ts";
 import { MessageValidationError, type ValidationReason } from "./errors.ts";
 import type { KnownPayload, Message, PayloadMap } from "./message.ts";
@@ -77,9 +78,23 @@ export function validateMessage(value: unknown): ValidationResult<Message> {
       ),
     };
   }
+  if (isPlain(value) && isPlain((value as Record<string, unknown>).payload)) {
+    // Decoded JSON: the envelope check written out (same answers, no zod).
+    const record = value as Record<string, unknown>;
+    const issue = envelopeIssue(record);
+    if (issue === null) return { ok: true, message: copyEnvelope(record) as Message };
+    return { ok: false, error: envelopeError(issue) };
+  }
   const parsed = messageSchema.safeParse(value);
   if (parsed.success) return { ok: true, message: parsed.data as Message };
   return { ok: false, error: issueError(parsed.error.issues[0]!, "invalid_envelope", "") };
+}
+
+/** Whether `value` is an object literal (what `JSON.parse` makes), or is not an object. */
+function isPlain(value: unknown): boolean {
+  if (typeof value !== "object" || value === null) return true;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
 }
 
 /**
