@@ -188,23 +188,28 @@ export async function serve(args: string[]): Promise<number> {
     console.log(`dotfiles-daemon ${denoJson.version}`);
     return 0;
   }
-  let daemon: DotfilesDaemon;
-  try {
-    daemon = new DotfilesDaemon(options);
-    await daemon.start();
-  } catch (error) {
-    printError(describeStartError(error));
-    return 1;
-  }
+  // Listen for signals before starting: the socket files appear while start-up
+  // still runs, and a signal then must stop the daemon, not kill it.
   let signals = 0;
+  let daemon: DotfilesDaemon | undefined;
+  let running = false;
   const onSignal = () => {
     signals++;
     if (signals > 1) Deno.exit(1);
-    daemon.stop();
+    if (running) daemon?.stop();
   };
   const names: Deno.Signal[] = ["SIGINT", "SIGTERM"];
   for (const name of names) Deno.addSignalListener(name, onSignal);
   try {
+    try {
+      daemon = new DotfilesDaemon(options);
+      await daemon.start();
+    } catch (error) {
+      printError(describeStartError(error));
+      return 1;
+    }
+    running = true;
+    if (signals > 0) daemon.stop();
     await daemon.finished;
   } finally {
     for (const name of names) Deno.removeSignalListener(name, onSignal);

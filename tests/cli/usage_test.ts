@@ -289,3 +289,30 @@ Deno.test("publish on a terminal prints a one-line hint before reading stdin", {
     "the line published",
   );
 });
+
+Deno.test("serve exits 0 on a SIGTERM that arrives while it starts", async () => {
+  await using tmp = await withTmpDir();
+  for (let i = 0; i < 5; i++) {
+    const dir = `${tmp.path}/s${i}`;
+    // 200 event sockets are created after command.sock: a wide window for the signal.
+    const types = Array.from({ length: 200 }, (_, n) => `t${n}`).join(",");
+    const child = spawn([dir, "--no-persist", "--event-types", types], {
+      cwd: tmp.path,
+      env: { HOME: tmp.path },
+    });
+    const stderr = new Response(child.stderr).text();
+    // The first socket file appears before start-up is over: signal at once.
+    for (;;) {
+      try {
+        await Deno.lstat(`${dir}/command.sock`);
+        break;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+    }
+    child.kill("SIGTERM");
+    const { code } = await child.status;
+    assert.equal(code, 0, `run ${i}: ${await stderr}`);
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), [], `run ${i}`);
+  }
+});
