@@ -87,7 +87,9 @@ export class CommandServer implements AsyncDisposable {
     this.#publishers.set(conn, performance.now());
     const frames = new FrameDecoder(this.#options.maxMessageSize);
     const buffer = new Uint8Array(flow.readSize(0));
-    const onBody = (body: Uint8Array) => router.route(body);
+    // The bodies of one read, routed together (one UTF-8 decode per read).
+    const bodies: Uint8Array[] = [];
+    const onBody = (body: Uint8Array) => bodies.push(body);
     try {
       for (;;) {
         // Under pressure, smaller reads: each hold-back then admits less.
@@ -101,6 +103,8 @@ export class CommandServer implements AsyncDisposable {
         try {
           frames.push(buffer.subarray(0, n), onBody);
         } finally {
+          router.routeAll(bodies);
+          bodies.length = 0;
           const batch = router.take();
           if (batch !== null) broker.publish(batch);
         }

@@ -7,12 +7,13 @@
  * @module
  */
 import {
-  encodeFrame,
   isValidEventType,
   type Message,
   validateMessage,
   validatePayload,
 } from "../protocol/mod.ts";
+import { BodyTexts, decodeOne, detach } from "../protocol/_body_text.ts";
+import { envelopeError, envelopeIssue } from "../protocol/_envelope.ts";
 import type { Counters } from "./_counters.ts";
 import type { Logger } from "./_logger.ts";
 
@@ -23,7 +24,6 @@ import type { Logger } from "./_logger.ts";
  */
 export const MAX_NESTING_DEPTH = 512;
 
-const decoder = new TextDecoder("utf-8", { fatal: true });
 const encoder = new TextEncoder();
 
 /** Where routed messages are numbered and recorded (the daemon's state). */
@@ -93,6 +93,12 @@ export interface RoutedBatch {
  * Validates, numbers and splices `seq` (and a missing `message_id` or
  * `timestamp`) into each message's own bytes, records it in the ledger, and
  * collects the frames until {@linkcode Router.take}.
+ *
+ * The hot path, per message: one `JSON.parse` of a slice of the read's text
+ * (decoded once per read, see `protocol/_body_text.ts`), the envelope check
+ * written out (`protocol/_envelope.ts`), no copy of the parsed object, and
+ * no frame of its own: {@linkcode Router.take} writes every frame of the
+ * read into one buffer, which is what subscribers share.
  */
 export class Router {
   #maxMessageSize: number;
@@ -102,9 +108,18 @@ export class Router {
   #logger: Logger;
   #admit: (eventType: string) => Refusal | null;
   #admitted = new Set<string>();
-  /** Frames recorded but not yet taken: they go out once the ledger has them. */
-  #pendingTypes: string[] = [];
-  #pendingFrames: Uint8Array[] = [];
+  #texts = new BodyTexts();
+  /**
+   * Frames recorded but not yet taken (they go out once the ledger has
+   * them), as parallel arrays: the event type, the bytes (the sender's, kept
+   * until `take`), where the added fields go in them, and those fields.
+   */
+  #types: string[] = [];
+  #sources: Uint8Array[] = [];
+  #splits: number[] = [];
+  #inserts: string[] = [];
+  /** Bytes of the pending frames, length prefixes included. */
+  #bytes = 0;
 
   /** @param options See {@linkcode RouterOptions}. */
   constructor(options: RouterOptions) {
@@ -118,7 +133,7 @@ export class Router {
 
   /** Frames routed and not yet taken. */
   get pending(): number {
-    return this.#pendingFrames.length;
+    return this.#types.length;
   }
 
   #reject(reason: string, message: string, fields: Record<string, unknown> = {}): void {
@@ -143,26 +158,48 @@ export class Router {
    * Routes one frame body: validate, number, splice, record. A rejected
    * body is counted in `bad_frames` under its reason and logged.
    *
-   * @param body The frame's body (without the length prefix).
+   * @param body The frame's body (without the length prefix); its bytes
+   * must not change until {@linkcode Router.take}.
    */
   route(body: Uint8Array): void {
+    this.#route(body, decodeOne(body));
+  }
+
+  /**
+   * Routes the frame bodies of one read, in order, with one UTF-8 decode
+   * for all of them when they are ASCII. Same answers as
+   * {@linkcode Router.route} on each.
+   *
+   * @param bodies The bodies; their bytes must not change until {@linkcode Router.take}.
+   */
+  routeAll(bodies: readonly Uint8Array[]): void {
+    if (bodies.length === 1) return this.route(bodies[0]!);
+    const texts = this.#texts.decode(bodies);
+    for (let i = 0; i < bodies.length; i++) this.#route(bodies[i]!, texts[i]!);
+  }
+
+  #route(body: Uint8Array, text: string | null): void {
     this.#counters.messagesIn++;
-    let text: string;
-    try {
-      text = decoder.decode(body);
-    } catch {
-      return this.#reject("invalid_utf8", "body is not valid UTF-8");
-    }
+    if (text === null) return this.#reject("invalid_utf8", "body is not valid UTF-8");
     let value: unknown;
     try {
       value = JSON.parse(text);
     } catch (error) {
       return this.#reject("invalid_json", `body is not JSON: ${(error as Error).message}`);
     }
-    const checked = validateMessage(value);
-    if (!checked.ok) return this.#reject(checked.error.reason, checked.error.message);
-    const message = checked.message;
-    const eventType = message.event_type;
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      const checked = validateMessage(value);
+      if (!checked.ok) return this.#reject(checked.error.reason, checked.error.message);
+    }
+    // The parsed object is the message: nothing else holds it, so it is
+    // numbered and filled in where it is rather than copied.
+    const raw = value as Record<string, unknown>;
+    const issue = envelopeIssue(raw);
+    if (issue !== null) {
+      const error = envelopeError(issue);
+      return this.#reject(error.reason, error.message);
+    }
+    const eventType = raw.event_type as string;
     if (!isValidEventType(eventType)) {
       this.#counters.rejectedEventTypes++;
       return this.#reject("invalid_event_type", "event_type is not a valid socket name", {
@@ -175,56 +212,54 @@ export class Router {
       });
     }
     if (this.#strict) {
-      const payload = validatePayload(message);
+      const payload = validatePayload(raw as Message);
       if (!payload.ok) {
         this.#counters.payloadInvalid++;
         return this.#reject(payload.error.reason, payload.error.message, { event_type: eventType });
       }
     }
     if (!this.#admits(eventType)) return;
-    const raw = value as Record<string, unknown>;
     const seq = this.#ledger.lastSeq(eventType) + 1;
-    message.seq = seq;
+    const messageId = (raw.message_id ?? crypto.randomUUID()) as string;
+    const timestamp = (raw.timestamp ?? new Date().toISOString()) as string;
     let routed: string;
-    let frame: Uint8Array;
+    let source: Uint8Array;
+    let split: number;
+    let insert = "";
     if (!Object.hasOwn(raw, "seq")) {
       // Splice what the daemon adds before the closing brace: every other
       // byte goes out as the sender wrote it, with no re-serialisation.
-      let insert = `,"seq":${seq}`;
-      if (raw.message_id === undefined) insert += `,"message_id":"${message.message_id}"`;
-      if (raw.timestamp === undefined) insert += `,"timestamp":"${message.timestamp}"`;
+      insert = `,"seq":${seq}`;
+      if (raw.message_id === undefined) insert += `,"message_id":"${messageId}"`;
+      if (raw.timestamp === undefined) insert += `,"timestamp":"${timestamp}"`;
       const length = body.byteLength + insert.length;
       if (length > this.#maxMessageSize) return this.#oversized(length, eventType);
       const close = text.lastIndexOf("}");
-      routed = text.slice(0, close) + insert + text.slice(close);
-      let end = body.byteLength - 1;
-      while (body[end] !== 0x7d) end--;
-      frame = new Uint8Array(4 + length);
-      new DataView(frame.buffer).setUint32(0, length);
-      frame.set(body.subarray(0, end), 4);
-      encoder.encodeInto(insert, frame.subarray(4 + end));
-      frame.set(body.subarray(end), 4 + end + insert.length);
+      // A copy: the slices would keep the whole read alive in the history.
+      routed = detach(text.slice(0, close) + insert + text.slice(close));
+      split = body.byteLength - 1;
+      while (body[split] !== 0x7d) split--;
+      source = body;
     } else {
       // A sender's own `seq` is replaced: re-encode (rare; no client sends one).
       try {
-        routed = JSON.stringify({
-          ...raw,
-          message_id: message.message_id,
-          timestamp: message.timestamp,
-          seq,
-        });
+        routed = JSON.stringify({ ...raw, message_id: messageId, timestamp, seq });
       } catch (error) {
         return this.#reject(
           "invalid_json",
           `cannot re-encode message: ${(error as Error).message}`,
         );
       }
-      frame = encodeFrame(encoder.encode(routed));
-      if (frame.byteLength - 4 > this.#maxMessageSize) {
-        return this.#oversized(frame.byteLength - 4, eventType);
+      source = encoder.encode(routed);
+      if (source.byteLength > this.#maxMessageSize) {
+        return this.#oversized(source.byteLength, eventType);
       }
+      split = source.byteLength;
     }
-    this.#deliver(eventType, message, routed, frame);
+    raw.message_id = messageId;
+    raw.timestamp = timestamp;
+    raw.seq = seq;
+    this.#deliver(eventType, raw as Message, routed, source, split, insert);
   }
 
   #oversized(length: number, eventType: string): void {
@@ -254,14 +289,25 @@ export class Router {
       event_type: eventType,
       operation_id: String(message.payload.operation_id),
     });
-    this.#deliver(eventType, routedMessage, routed, encodeFrame(encoder.encode(routed)));
+    const bytes = encoder.encode(routed);
+    this.#deliver(eventType, routedMessage, routed, bytes, bytes.byteLength, "");
     return true;
   }
 
-  #deliver(eventType: string, message: Message, routed: string, frame: Uint8Array): void {
+  #deliver(
+    eventType: string,
+    message: Message,
+    routed: string,
+    source: Uint8Array,
+    split: number,
+    insert: string,
+  ): void {
     this.#ledger.record(message, routed);
-    this.#pendingTypes.push(eventType);
-    this.#pendingFrames.push(frame);
+    this.#types.push(eventType);
+    this.#sources.push(source);
+    this.#splits.push(split);
+    this.#inserts.push(insert);
+    this.#bytes += 4 + source.byteLength + insert.length;
     const c = this.#counters;
     c.messagesRouted++;
     c.messagesInByType.set(eventType, (c.messagesInByType.get(eventType) ?? 0) + 1);
@@ -282,34 +328,73 @@ export class Router {
    * @returns The batch, or `null` when nothing was routed.
    */
   take(): RoutedBatch | null {
-    const frames = this.#pendingFrames;
-    if (frames.length === 0) return null;
-    const types = this.#pendingTypes;
-    this.#pendingFrames = [];
-    this.#pendingTypes = [];
+    const types = this.#types;
+    const count = types.length;
+    if (count === 0) return null;
     this.#ledger.flush();
-    // Join each type's frames of this read into one buffer that all its
-    // subscribers share: one copy per read, not one per subscriber.
-    const byType = new Map<string, Uint8Array[]>();
-    for (let i = 0; i < frames.length; i++) {
+    // Every frame of the read, in order, written once into one buffer.
+    const out = new Uint8Array(this.#bytes);
+    const sources = this.#sources;
+    const splits = this.#splits;
+    const inserts = this.#inserts;
+    const starts = new Array<number>(count + 1);
+    let at = 0;
+    let single = true;
+    for (let i = 0; i < count; i++) {
+      const source = sources[i]!;
+      const split = splits[i]!;
+      const insert = inserts[i]!;
+      const length = source.byteLength + insert.length;
+      starts[i] = at;
+      out[at] = length >>> 24;
+      out[at + 1] = length >>> 16;
+      out[at + 2] = length >>> 8;
+      out[at + 3] = length;
+      at += 4;
+      out.set(split === source.byteLength ? source : source.subarray(0, split), at);
+      at += split;
+      // The added fields are ASCII: one byte per character.
+      for (let k = 0; k < insert.length; k++) out[at++] = insert.charCodeAt(k);
+      if (split < source.byteLength) {
+        out.set(source.subarray(split), at);
+        at += source.byteLength - split;
+      }
+      if (single && types[i] !== types[0]) single = false;
+    }
+    starts[count] = at;
+    this.#types = [];
+    this.#sources = [];
+    this.#splits = [];
+    this.#inserts = [];
+    this.#bytes = 0;
+    if (single) {
+      return {
+        types: [{ eventType: types[0]!, frames: count, bytes: out }],
+        frames: count,
+        all: () => out,
+      };
+    }
+    // Several types: each type's frames joined into one buffer that all its
+    // subscribers share, one copy per read, not one per subscriber.
+    const byType = new Map<string, number[]>();
+    for (let i = 0; i < count; i++) {
       const list = byType.get(types[i]!);
-      if (list === undefined) byType.set(types[i]!, [frames[i]!]);
-      else list.push(frames[i]!);
+      if (list === undefined) byType.set(types[i]!, [i]);
+      else list.push(i);
     }
     const routed: RoutedFrames[] = [];
     for (const [eventType, list] of byType) {
-      routed.push({
-        eventType,
-        frames: list.length,
-        bytes: list.length === 1 ? list[0]! : concat(list),
-      });
+      let size = 0;
+      for (const i of list) size += starts[i + 1]! - starts[i]!;
+      const bytes = new Uint8Array(size);
+      let offset = 0;
+      for (const i of list) {
+        bytes.set(out.subarray(starts[i]!, starts[i + 1]!), offset);
+        offset += starts[i + 1]! - starts[i]!;
+      }
+      routed.push({ eventType, frames: list.length, bytes });
     }
-    let all: Uint8Array | undefined;
-    return {
-      types: routed,
-      frames: frames.length,
-      all: () => all ??= routed.length === 1 ? routed[0]!.bytes : concat(frames),
-    };
+    return { types: routed, frames: count, all: () => out };
   }
 }
 
