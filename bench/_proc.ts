@@ -7,33 +7,10 @@
  * @module
  */
 
-const ROOT = new URL("..", import.meta.url).pathname;
-/** The permission flags the relays run with (no `-A`). */
+/** The repository root. */
+export const ROOT = new URL("..", import.meta.url).pathname;
+/** The permission flags the daemon and the relay run with (no `-A`). */
 export const RELAY_FLAGS = ["--allow-read", "--allow-write", "--allow-net", "--allow-env"];
-
-/** Which relay to run. */
-export type RelayKind = "daemon" | "baseline";
-
-/** A relay process on its own temp dirs. */
-export interface Relay extends AsyncDisposable {
-  kind: RelayKind;
-  label: string;
-  pid: number;
-  socketDir: string;
-  stateDir: string;
-  /** ms from spawn to the first accepted connection on `command.sock`. */
-  startupMs: number;
-  /** The last few KB the process wrote to stderr. */
-  stderr(): string;
-  kill(): Promise<void>;
-}
-
-/** How to start a relay. */
-export interface RelayOptions {
-  persist?: boolean;
-  extraArgs?: string[];
-  label?: string;
-}
 
 /** Resolves after `ms`. */
 export function sleep(ms: number): Promise<void> {
@@ -77,38 +54,48 @@ async function drain(
   }
 }
 
+/** A server process started by {@linkcode spawnServer}. */
+export interface Server {
+  pid: number;
+  /** ms from spawn to the first accepted connection. */
+  startupMs: number;
+  /** The last few KB the process wrote to stderr (and stdout). */
+  stderr(): string;
+  /** SIGTERM, then SIGKILL after 5 s; removes `dirs`. Idempotent. */
+  kill(): Promise<void>;
+}
+
+/** How to start a server. */
+export interface SpawnOptions {
+  /** Name in error messages. */
+  label: string;
+  /** Tries one connection; resolves when the server accepts. */
+  probe(): Promise<void>;
+  /** Directories removed once the process is gone. */
+  dirs?: string[];
+  /** ms to wait for the first accepted connection. @default {15000} */
+  waitMs?: number;
+}
+
 /**
- * Spawns the daemon (`main.ts`) or the baseline relay on fresh temp dirs and
- * waits (at most 15 s) until `command.sock` accepts a connection.
+ * Spawns `command args` and waits until `probe()` succeeds (retried every
+ * 2 ms). On failure the process is killed and its dirs removed.
  */
-export async function startRelay(kind: RelayKind, options: RelayOptions = {}): Promise<Relay> {
-  const { persist = true, extraArgs = [], label = kind } = options;
-  const socketDir = await Deno.makeTempDir({ prefix: `dotfiles-bench-${kind}-sock-` });
-  const stateDir = await Deno.makeTempDir({ prefix: `dotfiles-bench-${kind}-state-` });
-  await Deno.chmod(socketDir, 0o700);
-  const args = kind === "daemon"
-    ? [
-      "run",
-      ...RELAY_FLAGS,
-      `${ROOT}main.ts`,
-      socketDir,
-      "--state-dir",
-      stateDir,
-      ...(persist ? [] : ["--no-persist"]),
-      "--log-level",
-      "error",
-      ...extraArgs,
-    ]
-    : ["run", ...RELAY_FLAGS, `${ROOT}bench/baseline_relay.ts`, socketDir, ...extraArgs];
+export async function spawnServer(
+  command: string,
+  args: string[],
+  options: SpawnOptions,
+): Promise<Server> {
+  const { label, probe, dirs = [], waitMs = 15_000 } = options;
   const started = performance.now();
-  const child = new Deno.Command(Deno.execPath(), {
+  const child = new Deno.Command(command, {
     args,
     stdin: "null",
-    stdout: "null",
+    stdout: "piped",
     stderr: "piped",
   }).spawn();
   const err = tail();
-  const drained = drain(child.stderr, err.push);
+  const drained = Promise.all([drain(child.stdout, err.push), drain(child.stderr, err.push)]);
   let exited = false;
   const status = child.status.then((s) => {
     exited = true;
@@ -116,58 +103,43 @@ export async function startRelay(kind: RelayKind, options: RelayOptions = {}): P
   });
   let killed = false;
   async function kill(): Promise<void> {
-    if (!killed) {
-      killed = true;
-      if (!exited) {
+    if (killed) return;
+    killed = true;
+    if (!exited) {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // gone
+      }
+      try {
+        await withTimeout(status, 5000, `${label} to exit on SIGTERM`);
+      } catch {
         try {
-          child.kill("SIGTERM");
+          child.kill("SIGKILL");
         } catch {
           // gone
         }
-        try {
-          await withTimeout(status, 5000, `${label} to exit on SIGTERM`);
-        } catch {
-          try {
-            child.kill("SIGKILL");
-          } catch {
-            // gone
-          }
-          await withTimeout(status, 5000, `${label} to exit on SIGKILL`).catch(() => {});
-        }
+        await withTimeout(status, 5000, `${label} to exit on SIGKILL`).catch(() => {});
       }
-      await withTimeout(drained, 2000, "stderr").catch(() => {});
-      await Deno.remove(socketDir, { recursive: true }).catch(() => {});
-      await Deno.remove(stateDir, { recursive: true }).catch(() => {});
     }
+    await withTimeout(drained, 2000, "stderr").catch(() => {});
+    for (const d of dirs) await Deno.remove(d, { recursive: true }).catch(() => {});
   }
   try {
-    const path = `${socketDir}/command.sock`;
-    const deadline = started + 15_000;
+    const deadline = started + waitMs;
     for (;;) {
       if (exited) throw new Error(`${label} exited at start-up: ${err.text()}`);
       try {
-        const conn = await Deno.connect({ transport: "unix", path });
-        conn.close();
+        await probe();
         break;
       } catch (e) {
         if (performance.now() > deadline) {
-          throw new Error(`${label} did not accept on ${path} within 15 s (${e}): ${err.text()}`);
+          throw new Error(`${label} did not accept within ${waitMs} ms (${e}): ${err.text()}`);
         }
         await sleep(2);
       }
     }
-    const startupMs = performance.now() - started;
-    return {
-      kind,
-      label,
-      pid: child.pid,
-      socketDir,
-      stateDir,
-      startupMs,
-      stderr: err.text,
-      kill,
-      [Symbol.asyncDispose]: kill,
-    };
+    return { pid: child.pid, startupMs: performance.now() - started, stderr: err.text, kill };
   } catch (e) {
     await kill();
     throw e;
@@ -183,6 +155,7 @@ function clientArgs(spec: Record<string, unknown>): string[] {
     "--allow-read",
     "--allow-write",
     "--allow-net",
+    "--allow-env",
     `${ROOT}bench/_client.ts`,
     JSON.stringify(spec),
   ];
