@@ -221,7 +221,7 @@ export class Router {
     if (!this.#admits(eventType)) return;
     const seq = this.#ledger.lastSeq(eventType) + 1;
     const messageId = (raw.message_id ?? crypto.randomUUID()) as string;
-    const timestamp = (raw.timestamp ?? new Date().toISOString()) as string;
+    const timestamp = (raw.timestamp ?? now()) as string;
     let routed: string;
     let source: Uint8Array;
     let split: number;
@@ -351,14 +351,13 @@ export class Router {
       out[at + 2] = length >>> 8;
       out[at + 3] = length;
       at += 4;
-      out.set(split === source.byteLength ? source : source.subarray(0, split), at);
+      // The whole body, then the added fields (ASCII: one byte per
+      // character) over its last bytes, then those bytes again after them:
+      // they are only the closing brace and any whitespace after it.
+      out.set(source, at);
       at += split;
-      // The added fields are ASCII: one byte per character.
       for (let k = 0; k < insert.length; k++) out[at++] = insert.charCodeAt(k);
-      if (split < source.byteLength) {
-        out.set(source.subarray(split), at);
-        at += source.byteLength - split;
-      }
+      for (let k = split; k < source.byteLength; k++) out[at++] = source[k]!;
       if (single && types[i] !== types[0]) single = false;
     }
     starts[count] = at;
@@ -396,6 +395,19 @@ export class Router {
     }
     return { types: routed, frames: count, all: () => out };
   }
+}
+
+let nowMs = NaN;
+let nowIso = "";
+
+/** `new Date().toISOString()`, made once per millisecond: a burst shares it. */
+function now(): string {
+  const ms = Date.now();
+  if (ms !== nowMs) {
+    nowIso = new Date(ms).toISOString();
+    nowMs = ms;
+  }
+  return nowIso;
 }
 
 /** Joins byte arrays into one. */

@@ -28,16 +28,22 @@ const UPPER_Z = 0x5a;
 
 /** The value of two ASCII digits at `i`, or -1. */
 function two(s: string, i: number): number {
+  // Never read past the end: an out-of-range read is slow in optimised code.
+  if (i + 1 >= s.length) return -1;
   const a = s.charCodeAt(i) - ZERO;
   const b = s.charCodeAt(i + 1) - ZERO;
-  // NaN (past the end) fails both comparisons.
-  if (!(a >= 0 && a <= 9 && b >= 0 && b <= 9)) return -1;
+  // Unsigned: a character below '0' wraps round to a large number.
+  if ((a >>> 0) > 9 || (b >>> 0) > 9) return -1;
   return a * 10 + b;
 }
 
 function isDigit(s: string, i: number): boolean {
-  const c = s.charCodeAt(i);
-  return c >= ZERO && c <= ZERO + 9;
+  return i < s.length && ((s.charCodeAt(i) - ZERO) >>> 0) <= 9;
+}
+
+/** The code unit at `i`, or -1 past the end. */
+function at(s: string, i: number): number {
+  return i < s.length ? s.charCodeAt(i) : -1;
 }
 
 function daysInMonth(year: number, month: number): number {
@@ -50,7 +56,7 @@ function daysInMonth(year: number, month: number): number {
  * does not start them.
  */
 function fraction(s: string, i: number): number {
-  const c = s.charCodeAt(i);
+  const c = at(s, i);
   if ((c !== DOT && c !== COMMA) || !isDigit(s, i + 1)) return -1;
   i += 2;
   while (isDigit(s, i)) i++;
@@ -64,12 +70,12 @@ function isTime(s: string, i: number): boolean {
   if (hh < 0 || hh > 23) return false;
   i += 2;
   // [(:|)MM[(same)SS[frac]]]: entered only when the minutes are there.
-  const sep = s.charCodeAt(i) === COLON ? 1 : 0;
+  const sep = at(s, i) === COLON ? 1 : 0;
   const mm = two(s, i + sep);
   if (mm >= 0) {
     if (mm > 59) return false;
     i += sep + 2;
-    const colon = s.charCodeAt(i) === COLON;
+    const colon = at(s, i) === COLON;
     if (colon === (sep === 1)) {
       const ss = two(s, i + sep);
       if (ss >= 0) {
@@ -81,19 +87,19 @@ function isTime(s: string, i: number): boolean {
     }
   }
   if (i === n) return true;
-  const c = s.charCodeAt(i);
+  const c = at(s, i);
   if (c === UPPER_Z) return i + 1 === n;
   if (c !== PLUS && c !== DASH) return false;
   i++;
   const oh = two(s, i);
   if (oh < 0 || oh > 23) return false;
   i += 2;
-  let colon = s.charCodeAt(i) === COLON ? 1 : 0;
+  let colon = at(s, i) === COLON ? 1 : 0;
   const om = two(s, i + colon);
   if (om < 0) return i === n;
   if (om > 59) return false;
   i += colon + 2;
-  colon = s.charCodeAt(i) === COLON ? 1 : 0;
+  colon = at(s, i) === COLON ? 1 : 0;
   const os = two(s, i + colon);
   if (os < 0) return i === n;
   if (os > 59) return false;
@@ -129,8 +135,8 @@ export function checkIsoTimestamp(value: string): boolean {
   let month = -1;
   let day = -1;
   if (
-    value.charCodeAt(4) === DASH && (month = two(value, 5)) >= 0 &&
-    value.charCodeAt(7) === DASH && (day = two(value, 8)) >= 0
+    at(value, 4) === DASH && (month = two(value, 5)) >= 0 &&
+    at(value, 7) === DASH && (day = two(value, 8)) >= 0
   ) {
     i = 10;
   } else if ((month = two(value, 4)) >= 0 && (day = two(value, 6)) >= 0) {
@@ -138,13 +144,13 @@ export function checkIsoTimestamp(value: string): boolean {
   } else {
     // [-]Www[[-]D]
     i = 4;
-    if (value.charCodeAt(i) === DASH) i++;
-    if (value.charCodeAt(i) !== UPPER_W) return false;
+    if (at(value, i) === DASH) i++;
+    if (at(value, i) !== UPPER_W) return false;
     const week = two(value, i + 1);
     if (week < 0) return false;
     i += 3;
-    const dash = value.charCodeAt(i) === DASH ? 1 : 0;
-    const d = value.charCodeAt(i + dash);
+    const dash = at(value, i) === DASH ? 1 : 0;
+    const d = at(value, i + dash);
     if (d >= ZERO + 1 && d <= ZERO + 7) i += dash + 1;
     if (week < 1 || week > 53) return false;
     month = -1;

@@ -3,6 +3,16 @@ import { BodyTexts, decodeOne } from "../../protocol/_body_text.ts";
 import { fuzzSeed, Prng } from "./_prng.ts";
 
 const encoder = new TextEncoder();
+const fatal = new TextDecoder("utf-8", { fatal: true });
+
+/** What the daemon always did with a body: a fatal UTF-8 decode, `null` on error. */
+function fatalDecode(body: Uint8Array): string | null {
+  try {
+    return fatal.decode(body);
+  } catch {
+    return null;
+  }
+}
 
 Deno.test("BodyTexts decodes an ASCII read with one decode", () => {
   const texts = new BodyTexts();
@@ -11,7 +21,7 @@ Deno.test("BodyTexts decodes an ASCII read with one decode", () => {
   assert.equal(texts.joined, 1);
 });
 
-Deno.test("BodyTexts answers as one decode per body for any read", () => {
+Deno.test("BodyTexts and decodeOne() answer as a fatal decode of each body for any read", () => {
   const seed = fuzzSeed(0xb0d7_0001);
   const rng = new Prng(seed);
   const pieces = [
@@ -45,7 +55,8 @@ Deno.test("BodyTexts answers as one decode per body for any read", () => {
     const before = texts.joined;
     const got = [...texts.decode(bodies)];
     if (texts.joined > before) joined++;
-    assert.deepEqual(got, bodies.map(decodeOne), `seed ${seed}, case ${i}`);
+    assert.deepEqual(got, bodies.map(fatalDecode), `seed ${seed}, case ${i}`);
+    assert.deepEqual(bodies.map(decodeOne), bodies.map(fatalDecode), `seed ${seed}, case ${i}`);
   }
   assert.ok(joined > 1_000, `only ${joined} reads took the joined path`);
 });

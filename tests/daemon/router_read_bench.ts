@@ -1,0 +1,76 @@
+/**
+ * The router's per-read path as the command server drives it:
+ * `deno bench --allow-env tests/daemon/router_read_bench.ts`. Each iteration
+ * routes one 64 KiB read of ~250-byte `state_update` messages (what the
+ * throughput benchmark's publisher sends) with `routeAll` and takes the
+ * batch, the in-memory store behind the state. The figure per message is
+ * the time per iteration divided by the messages per read (printed in the
+ * bench names).
+ *
+ * @module
+ */
+import { Counters } from "../../daemon/_counters.ts";
+import { Logger } from "../../daemon/_logger.ts";
+import { Router } from "../../daemon/_router.ts";
+import { DaemonState } from "../../daemon/_state.ts";
+import { MemoryStore } from "../../daemon/store.ts";
+
+const encoder = new TextEncoder();
+
+function body(n: number, fields: { id: boolean; type: string }): Uint8Array {
+  const message: Record<string, unknown> = {
+    ...(fields.id
+      ? {
+        message_id: crypto.randomUUID(),
+        timestamp: new Date(1_796_000_000_000 + n).toISOString(),
+      }
+      : {}),
+    event_type: "bench",
+    payload: {
+      type: fields.type,
+      state_key: "bench",
+      state_value: { bench_p: 0, bench_n: n, bench_t: 1_796_000_000_000 + n, pad: "" },
+    },
+  };
+  const bare = JSON.stringify(message).length;
+  (message.payload as { state_value: { pad: string } }).state_value.pad = "x".repeat(
+    Math.max(0, 250 - bare),
+  );
+  return encoder.encode(JSON.stringify(message));
+}
+
+/** One read's worth of bodies: as many as fit in 64 KiB with their prefixes. */
+function read(fields: { id: boolean; type: string }): Uint8Array[] {
+  const bodies: Uint8Array[] = [];
+  for (let size = 0, n = 0; size + 254 <= 64 * 1024; n++) {
+    bodies.push(body(n, fields));
+    size += 4 + bodies[n]!.byteLength;
+  }
+  return bodies;
+}
+
+for (
+  const [label, fields] of [
+    ["state_update", { id: true, type: "state_update" }],
+    ["custom type", { id: true, type: "wallpaper_changed" }],
+    ["state_update, Python-style (no message_id/timestamp)", { id: false, type: "state_update" }],
+  ] as const
+) {
+  const bodies = read(fields);
+  const state = new DaemonState({ store: new MemoryStore(), staleAfter: Infinity });
+  const router = new Router({
+    maxMessageSize: 1024 * 1024,
+    ledger: state,
+    counters: new Counters(),
+    logger: new Logger("warn", "text", () => {}),
+  });
+  Deno.bench({
+    name: `routeAll + take: ${bodies.length} ${label} messages`,
+    group: "read",
+    baseline: label === "state_update",
+    fn: () => {
+      router.routeAll(bodies);
+      router.take();
+    },
+  });
+}
