@@ -1,16 +1,23 @@
 /**
  * Shared test helpers: temp dirs and raw wire clients that use only
  * `Deno.connect` and hand-written framing, so tests do not depend on the
- * project's own client libraries.
+ * project's own client libraries; and the daemon harness of `_daemon.ts`.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
-import { type DaemonOptions, DotfilesDaemon } from "../daemon/mod.ts";
 import { writeAll } from "../transport/mod.ts";
 
 export { writeAll };
+export {
+  type ChildDaemon,
+  type Running,
+  spawnDaemon,
+  type SpawnOptions,
+  startDaemon,
+  untilReady,
+} from "./_daemon.ts";
 
 /** A temp directory removed on dispose. */
 export interface TmpDir extends AsyncDisposable {
@@ -180,43 +187,6 @@ export function pythonMessage(
 
 /** A JSON object, loosely typed. */
 export type Obj = Record<string, unknown>;
-
-/** A daemon running in this process on a temp dir. */
-export interface Running extends AsyncDisposable {
-  daemon: DotfilesDaemon;
-  /** The temp root: `sockets/` and `state/` live in it. */
-  root: string;
-  /** The socket dir. */
-  dir: string;
-  logs: string[];
-  sock(name: string): string;
-}
-
-/** Starts a daemon in this process on a fresh temp dir (warnings collected in `logs`). */
-export async function startDaemon(options: DaemonOptions = {}): Promise<Running> {
-  const tmp = await withTmpDir();
-  const logs: string[] = [];
-  const daemon = new DotfilesDaemon({
-    socketDir: `${tmp.path}/sockets`,
-    stateDir: `${tmp.path}/state`,
-    persist: false,
-    logLevel: "warn",
-    logSink: (line) => logs.push(line),
-    ...options,
-  });
-  await daemon.start();
-  return {
-    daemon,
-    root: tmp.path,
-    dir: `${tmp.path}/sockets`,
-    logs,
-    sock: (name) => `${tmp.path}/sockets/${name}`,
-    async [Symbol.asyncDispose](): Promise<void> {
-      await daemon.stop();
-      await tmp[Symbol.asyncDispose]();
-    },
-  };
-}
 
 /** Queries `get_daemon_status` on a fresh connection and returns its counters. */
 export async function counters(queryPath: string): Promise<Obj> {

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { type ChildDaemon, spawnDaemon } from "../_daemon.ts";
+
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const FLAGS = ["--allow-read", "--allow-write", "--allow-net", "--allow-env"];
 
@@ -111,11 +113,11 @@ export class LineChild implements AsyncDisposable {
   }
 }
 
-/** A daemon process (`main.ts serve`) in a temp dir. */
+/** A daemon process (`main.ts serve`) in a temp dir, through the one harness. */
 export class DaemonProcess implements AsyncDisposable {
   readonly socketDir: string;
   readonly root: string;
-  #child: Deno.ChildProcess | null = null;
+  #child: ChildDaemon | null = null;
 
   private constructor(root: string) {
     this.root = root;
@@ -130,50 +132,22 @@ export class DaemonProcess implements AsyncDisposable {
     return daemon;
   }
 
-  /** (Re)starts the daemon; resolves when its sockets are there. */
+  /** (Re)starts the daemon; resolves when it is ready. */
   async restart(): Promise<void> {
-    if (this.#child !== null) await this.kill();
-    this.#child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        ...FLAGS,
-        MAIN,
-        "serve",
-        this.socketDir,
-        "--state-dir",
-        `${this.root}/state`,
-        "--log-level",
-        "error",
-      ],
-      stdin: "null",
-      stdout: "null",
-      stderr: "inherit",
-    }).spawn();
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      try {
-        await Deno.stat(`${this.socketDir}/events.sock`);
-        await Deno.stat(`${this.socketDir}/query.sock`);
-        await Deno.stat(`${this.socketDir}/command.sock`);
-        return;
-      } catch {
-        if (Date.now() > deadline) throw new Error("Daemon did not start within 15 s");
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    }
+    await this.kill();
+    this.#child = await spawnDaemon({
+      entry: "main",
+      socketDir: this.socketDir,
+      stateDir: `${this.root}/state`,
+      args: ["--log-level", "error"],
+    });
   }
 
   /** Stops the daemon with SIGTERM and waits for it. */
   async kill(): Promise<void> {
     const child = this.#child;
-    if (child === null) return;
     this.#child = null;
-    try {
-      child.kill("SIGTERM");
-    } catch {
-      // Already exited.
-    }
-    await child.status;
+    await child?.stop();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -1,49 +1,27 @@
 import assert from "node:assert/strict";
 import { parseServeArgs } from "../../cli/serve.ts";
-import { RawClient, withTmpDir } from "../_helpers.ts";
+import { RawClient, spawnDaemon, withTmpDir } from "../_helpers.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const FLAGS = ["--allow-read", "--allow-write", "--allow-net", "--allow-env", "--no-prompt"];
 
-function spawnServe(args: string[]): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", ...FLAGS, "main.ts", "serve", ...args],
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-}
-
-async function waitForSocket(path: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    try {
-      if ((await Deno.lstat(path)).isSocket) return;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) throw new Error(`no socket at ${path}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 Deno.test("serve exits 0 on SIGTERM after removing every socket file and the lock", async () => {
   await using tmp = await withTmpDir();
   const dir = `${tmp.path}/s`;
-  const child = spawnServe([dir, "--no-persist", "--event-types", "bar"]);
-  try {
-    await waitForSocket(`${dir}/bar_events.sock`);
+  await using daemon = await spawnDaemon({
+    entry: "main",
+    socketDir: dir,
+    args: ["--no-persist", "--event-types", "bar"],
+  });
+  {
     using pub = await RawClient.connect(`${dir}/command.sock`);
     await pub.send({ event_type: "bar", payload: { type: "x" } });
-  } finally {
-    child.kill("SIGTERM");
   }
-  const out = await child.output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const { code, stderr } = await daemon.stop();
+  assert.equal(code, 0, stderr);
   const left = [...Deno.readDirSync(dir)].map((e) => e.name);
   assert.deepEqual(left, []);
-  assert.match(new TextDecoder().decode(out.stderr), /daemon stopped/);
+  assert.match(stderr, /daemon stopped/);
 });
 
 Deno.test("serve with bad usage prints one line and exits 2", async () => {

@@ -1,7 +1,7 @@
 /**
- * Shared helpers of the robustness suite: an in-process daemon on a temp
- * dir, a daemon in a child process, counters, a seeded PRNG, and the
- * "well-behaved publisher and subscriber still exchange messages" check.
+ * Shared helpers of the robustness suite: the daemon harness (in this
+ * process or a child), counters, a seeded PRNG, and the "well-behaved
+ * publisher and subscriber still exchange messages" check.
  *
  * @module
  */
@@ -17,6 +17,7 @@ import {
   until,
 } from "../_helpers.ts";
 import { sleep } from "../../transport/mod.ts";
+import { type ChildDaemon, daemonArgs as harnessArgs, spawnDaemon as spawn } from "../_daemon.ts";
 
 export { sleep };
 
@@ -118,111 +119,23 @@ export async function fdCount(pid: number): Promise<number> {
   return (await run("ls", ["-1", `/proc/${pid}/fd`])).split("\n").filter((l) => l !== "").length;
 }
 
-/** The script the child-process daemon runs: `cli/serve.ts`'s `serve`. */
-export const RUN_DAEMON = new URL("./_run_daemon.ts", import.meta.url).pathname;
+/** A daemon in a child process (the one harness's). */
+export type { ChildDaemon };
 
-/** A daemon in a child process. */
-export interface ChildDaemon extends AsyncDisposable {
-  child: Deno.ChildProcess;
-  pid: number;
-  /** Collected stderr (log lines). */
-  stderr(): string;
-  /** SIGKILL, then wait. */
-  kill9(): Promise<void>;
-}
-
-/** `deno run` arguments for a daemon process on the given dirs. */
+/** `deno run` arguments for a daemon process (`cli/serve.ts`) on the given dirs. */
 export function daemonArgs(socketDir: string, stateDir: string, extra: string[] = []): string[] {
-  return [
-    "run",
-    "--allow-read",
-    "--allow-write",
-    "--allow-net",
-    "--allow-env",
-    RUN_DAEMON,
-    socketDir,
-    "--state-dir",
-    stateDir,
-    ...extra,
-  ];
+  return harnessArgs({ socketDir, stateDir, args: extra });
 }
 
 /**
  * Spawns `deno run <least flags> _run_daemon.ts <socketDir> --state-dir <stateDir>`
- * and waits for `query.sock` to answer.
+ * at log level warn, through the one harness, and waits until it is ready.
  */
-export async function spawnDaemon(
+export function spawnDaemon(
   socketDir: string,
   stateDir: string,
   extra: string[] = [],
   waitReady = true,
 ): Promise<ChildDaemon> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: daemonArgs(socketDir, stateDir, ["--log-level", "warn", ...extra]),
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let err = "";
-  const reading = (async () => {
-    const decoder = new TextDecoder();
-    for await (const chunk of child.stderr) err += decoder.decode(chunk, { stream: true });
-  })();
-  let exited = false;
-  const status = child.status.then((s) => {
-    exited = true;
-    return s;
-  });
-  const handle: ChildDaemon = {
-    child,
-    pid: child.pid,
-    stderr: () => err,
-    async kill9(): Promise<void> {
-      if (!exited) {
-        try {
-          child.kill("SIGKILL");
-        } catch {
-          // already gone
-        }
-      }
-      await status;
-      await reading;
-    },
-    async [Symbol.asyncDispose](): Promise<void> {
-      if (!exited) {
-        try {
-          child.kill("SIGTERM");
-        } catch {
-          // already gone
-        }
-      }
-      const timer = setTimeout(() => {
-        if (!exited) child.kill("SIGKILL");
-      }, 5000);
-      await status;
-      clearTimeout(timer);
-      await reading;
-    },
-  };
-  if (waitReady) {
-    const deadline = Date.now() + 20000;
-    for (;;) {
-      if (exited) {
-        await reading;
-        throw new Error(`daemon exited at start: ${err}`);
-      }
-      try {
-        using q = await RawClient.connect(`${socketDir}/query.sock`, 0);
-        await q.query("get_daemon_status");
-        break;
-      } catch {
-        if (Date.now() > deadline) {
-          await handle[Symbol.asyncDispose]();
-          throw new Error(`daemon did not become ready: ${err}`);
-        }
-        await sleep(50);
-      }
-    }
-  }
-  return handle;
+  return spawn({ socketDir, stateDir, args: ["--log-level", "warn", ...extra], ready: waitReady });
 }

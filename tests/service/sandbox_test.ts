@@ -7,47 +7,10 @@
 
 import assert from "node:assert/strict";
 import { daemonPermissionFlags, DENIED_NET } from "../../service/permissions.ts";
-import { RawClient, withTmpDir } from "../_helpers.ts";
+import { RawClient, spawnDaemon, untilReady, withTmpDir } from "../_helpers.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const PROBE = new URL("./_sandbox_probe.ts", import.meta.url).pathname;
-
-interface Daemon extends AsyncDisposable {
-  child: Deno.ChildProcess;
-  stop(): Promise<{ code: number; stderr: string }>;
-}
-
-/** Starts `deno run <flags> main.ts serve ...`; `stop()` sends SIGTERM and collects stderr. */
-function spawnDaemon(flags: string[], args: string[], env: Record<string, string> = {}): Daemon {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, "main.ts", "serve", ...args],
-    cwd: ROOT,
-    env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let result: Promise<{ code: number; stderr: string }> | undefined;
-  function stop(): Promise<{ code: number; stderr: string }> {
-    result ??= (async () => {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // already exited
-      }
-      const out = await child.output();
-      return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
-    })();
-    return result;
-  }
-  return {
-    child,
-    stop,
-    async [Symbol.asyncDispose](): Promise<void> {
-      await stop();
-    },
-  };
-}
 
 function publishMessage(eventType: string, key: string): Record<string, unknown> {
   return {
@@ -62,17 +25,15 @@ Deno.test("the daemon under the shared permission flags routes a message publish
   await using sockets = await withTmpDir();
   await using state = await withTmpDir();
   const flags = daemonPermissionFlags({ socketDir: sockets.path, stateDir: state.path });
-  await using daemon = spawnDaemon(flags, [
-    sockets.path,
-    "--state-dir",
-    state.path,
-    "--event-types",
-    "sandbox",
-    "--log-level",
-    "warn",
-  ]);
+  await using daemon = await spawnDaemon({
+    entry: "main",
+    flags,
+    socketDir: sockets.path,
+    stateDir: state.path,
+    args: ["--event-types", "sandbox", "--log-level", "warn"],
+  });
 
-  using monitor = await RawClient.connect(`${sockets.path}/sandbox_events.sock`, 15_000);
+  using monitor = await RawClient.connect(`${sockets.path}/sandbox_events.sock`);
   using firehose = await RawClient.connect(`${sockets.path}/events.sock`);
   using publisher = await RawClient.connect(`${sockets.path}/command.sock`);
   await publisher.send(publishMessage("sandbox", "first"));
@@ -164,8 +125,7 @@ Deno.test("deno task start runs the daemon on the default directories of $HOME",
   let daemonPid: number | undefined;
   let started: unknown;
   try {
-    using publisher = await RawClient.connect(`${socketDir}/command.sock`, 15_000);
-    assert.ok(publisher.conn);
+    await untilReady(socketDir);
     daemonPid = Number((await Deno.readTextFile(`${socketDir}/daemon.lock`)).trim());
     await Deno.stat(`${home.path}/.local/state/dotfiles/daemon`);
   } catch (err) {
