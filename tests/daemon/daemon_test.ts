@@ -238,18 +238,16 @@ Deno.test("DotfilesDaemon removes leftover socket files once it holds the lock",
   await using tmp = await withTmpDir();
   const dir = `${tmp.path}/s`;
   await Deno.mkdir(dir, { mode: 0o700 });
-  // A socket file nobody listens on, as a kill -9 leaves it.
-  const stale = Deno.listen({ transport: "unix", path: `${dir}/command.sock` });
+  // Socket files nobody listens on, as a kill -9 leaves them: a second name
+  // (a hard link) keeps each one while Deno unlinks the listener's path on close.
   const leftover = `${dir}/old_events.sock`;
-  const l2 = Deno.listen({ transport: "unix", path: leftover });
-  // Keep the files: copy-free trick, rename them away and back after close.
-  await Deno.rename(`${dir}/command.sock`, `${dir}/c.tmp`);
-  await Deno.rename(leftover, `${dir}/o.tmp`);
-  stale.close();
-  l2.close();
-  await new Promise((r) => setTimeout(r, 50));
-  await Deno.rename(`${dir}/c.tmp`, `${dir}/command.sock`);
-  await Deno.rename(`${dir}/o.tmp`, leftover);
+  for (const path of [`${dir}/command.sock`, leftover]) {
+    const listener = Deno.listen({ transport: "unix", path });
+    await Deno.link(path, `${path}.keep`);
+    listener.close();
+    await until(() => Deno.lstat(path).then(() => false, () => true), `${path} unlinked`);
+    await Deno.rename(`${path}.keep`, path);
+  }
   assert.ok((await Deno.lstat(leftover)).isSocket);
   const logs: string[] = [];
   const daemon = new DotfilesDaemon({

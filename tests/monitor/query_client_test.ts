@@ -11,7 +11,7 @@ import {
 } from "../../monitor/mod.ts";
 import { DaemonPublisher } from "../../publisher/mod.ts";
 import { DaemonUnavailableError, MessageBuilder, QueryError } from "../../protocol/mod.ts";
-import { withTmpDir } from "../_helpers.ts";
+import { until, withTmpDir } from "../_helpers.ts";
 
 Deno.test("query helpers answer from a live daemon", async () => {
   await using sockets = await withTmpDir();
@@ -34,10 +34,10 @@ Deno.test("query helpers answer from a live daemon", async () => {
     stateValue: { path: "/w.png" },
   }));
   // Wait until both are routed.
-  for (let i = 0; i < 100; i++) {
-    if ((await getEventHistory("wallpaper", { socketDir })).last_seq === 2) break;
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await until(
+    async () => (await getEventHistory("wallpaper", { socketDir })).last_seq === 2,
+    "both messages routed",
+  );
   assert.deepEqual(await getCurrentState("wallpaper", { socketDir }), {
     state: { current: { path: "/w.png" } },
   });

@@ -12,6 +12,13 @@ import { FrameDecoder } from "../../protocol/mod.ts";
 export interface FakeCommandServerOptions {
   /** Read what publishers send. @default {true} */
   read?: boolean;
+  /**
+   * Stop reading a connection after this many bytes (and keep it open),
+   * like a daemon that stopped reading in the middle of a frame.
+   *
+   * @default {Infinity}
+   */
+  readLimit?: number;
 }
 
 /** A fake `command.sock` that records received messages. */
@@ -20,22 +27,30 @@ export class FakeCommandServer implements AsyncDisposable {
   readonly messages: Record<string, unknown>[] = [];
   /** Connections accepted so far. */
   accepted = 0;
+  /** Bytes read so far, over all connections. */
+  bytesRead = 0;
   #listener: Deno.UnixListener;
   #conns = new Set<Deno.UnixConn>();
   #tasks = new Set<Promise<void>>();
-  #waiters: { n: number; resolve: () => void }[] = [];
+  #waiters: { done: () => boolean; resolve: () => void }[] = [];
+  #readLimit: number;
   #acceptLoop: Promise<void>;
   #stopped = false;
 
-  private constructor(path: string, read: boolean) {
+  private constructor(path: string, read: boolean, readLimit: number) {
     this.path = path;
+    this.#readLimit = readLimit;
     this.#listener = Deno.listen({ transport: "unix", path });
     this.#acceptLoop = this.#accept(read);
   }
 
   /** Listens on `<dir>/command.sock`. */
   static start(dir: string, options: FakeCommandServerOptions = {}): FakeCommandServer {
-    return new FakeCommandServer(`${dir}/command.sock`, options.read ?? true);
+    return new FakeCommandServer(
+      `${dir}/command.sock`,
+      options.read ?? true,
+      options.readLimit ?? Infinity,
+    );
   }
 
   async #accept(read: boolean): Promise<void> {
@@ -57,15 +72,20 @@ export class FakeCommandServer implements AsyncDisposable {
     const decoder = new FrameDecoder(16 * 1024 * 1024);
     const text = new TextDecoder();
     const buffer = new Uint8Array(64 * 1024);
+    let left = this.#readLimit;
     try {
-      for (;;) {
-        const n = await conn.read(buffer);
+      while (left > 0) {
+        const n = await conn.read(buffer.subarray(0, Math.min(buffer.byteLength, left)));
         if (n === null) break;
+        left -= n;
+        this.bytesRead += n;
         decoder.push(buffer.subarray(0, n), (body) => {
           this.messages.push(JSON.parse(text.decode(body)));
         });
         this.#wake();
       }
+      // Limit reached: the connection stays open, unread, until dropped.
+      if (left <= 0) return;
     } catch {
       // closed
     }
@@ -79,26 +99,43 @@ export class FakeCommandServer implements AsyncDisposable {
 
   #wake(): void {
     this.#waiters = this.#waiters.filter((w) => {
-      if (this.messages.length < w.n) return true;
+      if (!w.done()) return true;
       w.resolve();
       return false;
     });
   }
 
-  /** Resolves once `n` messages have arrived (rejects after `timeoutMs`). */
-  waitFor(n: number, timeoutMs = 5000): Promise<void> {
-    if (this.messages.length >= n) return Promise.resolve();
+  #until(done: () => boolean, what: () => string, timeoutMs: number): Promise<void> {
+    if (done()) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.#waiters = this.#waiters.filter((w) => w.resolve !== done);
-        reject(new Error(`received ${this.messages.length} of ${n} messages`));
+        this.#waiters = this.#waiters.filter((w) => w.resolve !== finish);
+        reject(new Error(what()));
       }, timeoutMs);
-      const done = (): void => {
+      const finish = (): void => {
         clearTimeout(timer);
         resolve();
       };
-      this.#waiters.push({ n, resolve: done });
+      this.#waiters.push({ done, resolve: finish });
     });
+  }
+
+  /** Resolves once `n` messages have arrived (rejects after `timeoutMs`). */
+  waitFor(n: number, timeoutMs = 5000): Promise<void> {
+    return this.#until(
+      () => this.messages.length >= n,
+      () => `received ${this.messages.length} of ${n} messages`,
+      timeoutMs,
+    );
+  }
+
+  /** Resolves once `n` bytes have been read (rejects after `timeoutMs`). */
+  waitForBytes(n: number, timeoutMs = 5000): Promise<void> {
+    return this.#until(
+      () => this.bytesRead >= n,
+      () => `read ${this.bytesRead} of ${n} bytes`,
+      timeoutMs,
+    );
   }
 
   /**

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { DaemonPublisher } from "../../publisher/mod.ts";
 import { MessageBuilder } from "../../protocol/mod.ts";
-import { withTmpDir } from "../_helpers.ts";
+import { until, withTmpDir } from "../_helpers.ts";
 import { FakeCommandServer } from "./_fake_command_server.ts";
 
 function progress(i: number): Record<string, unknown> {
@@ -13,10 +13,6 @@ function progress(i: number): Record<string, unknown> {
     overallProgress: i % 101,
     extra: { n: i },
   });
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 Deno.test("DaemonPublisher returns false at once when no daemon runs, warning once", async () => {
@@ -52,8 +48,8 @@ Deno.test("DaemonPublisher reaches a daemon that starts later", async () => {
   });
   assert.equal(await publisher.publish(progress(0)), false);
   await using server = FakeCommandServer.start(dir.path);
-  await delay(40);
-  assert.equal(await publisher.publish(progress(1)), true);
+  // Within the retry interval publish returns false at once, sending nothing; then it connects.
+  await until(() => publisher.publish(progress(1)), "a publish reaching the daemon");
   assert.equal(publisher.connected, true);
   await server.waitFor(1);
   assert.equal((server.messages[0]!.payload as Record<string, unknown>).n, 1);
@@ -76,8 +72,8 @@ Deno.test("DaemonPublisher reconnects after the daemon restarts mid-stream", asy
   assert.equal(await publisher.publish(progress(10)), false);
   assert.equal(await publisher.publish(progress(11)), false);
   await using second = FakeCommandServer.start(dir.path);
-  await delay(30);
-  for (let i = 12; i < 22; i++) assert.equal(await publisher.publish(progress(i)), true);
+  await until(() => publisher.publish(progress(12)), "a publish reaching the new daemon");
+  for (let i = 13; i < 22; i++) assert.equal(await publisher.publish(progress(i)), true);
   await second.waitFor(10);
   assert.deepEqual(
     second.messages.map((m) => (m.payload as Record<string, unknown>).n),
@@ -222,23 +218,34 @@ Deno.test("DaemonPublisher.close() flushes queued messages and later publishes r
   assert.equal(publisher.connected, false);
 });
 
-Deno.test("DaemonPublisher stops publishing when its signal aborts", async () => {
+Deno.test("DaemonPublisher stops publishing when its signal aborts, ending a write in flight", async () => {
   await using dir = await withTmpDir();
-  await using _server = FakeCommandServer.start(dir.path, { read: false });
+  // Reads the start of the first message, then nothing more.
+  await using server = FakeCommandServer.start(dir.path, { readLimit: 64 * 1024 });
   const controller = new AbortController();
   await using publisher = new DaemonPublisher({
     socketDir: dir.path,
     signal: controller.signal,
+    // Far beyond the test: only the abort can end the blocked write.
+    connectionTimeout: 600_000,
     onWarning: () => {},
   });
   assert.equal(await publisher.connect(), true);
   const big = { event_type: "a", payload: { type: "x", data: "z".repeat(512 * 1024) } };
-  // Fill the socket buffer so that a write is in flight, then abort.
   const pending = Array.from({ length: 8 }, () => publisher.publish(big));
-  await delay(20);
+  // Once the daemon side has read 64 KiB of the first 512 KiB frame and reads no more,
+  // the rest of that frame cannot all fit in the socket buffer: its write is in flight.
+  await server.waitForBytes(64 * 1024);
   controller.abort();
-  const results = await Promise.all(pending);
-  assert.equal(results.at(-1), false);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const results = await Promise.race([
+    Promise.all(pending),
+    new Promise<"blocked">((resolve) => timer = setTimeout(() => resolve("blocked"), 10_000)),
+  ]).finally(() => clearTimeout(timer));
+  // Unblock the write, so that a failing run ends instead of hanging on dispose.
+  if (results === "blocked") await server.dropConnections();
+  assert.notEqual(results, "blocked", "the abort did not end the write in flight");
+  assert.deepEqual(results, Array(8).fill(false));
   assert.equal(await publisher.publish(big), false);
   assert.equal(publisher.connected, false);
 });

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { DotfilesDaemon } from "../../daemon/mod.ts";
 import { getEventHistory } from "../../monitor/mod.ts";
 import { DaemonPublisher } from "../../publisher/mod.ts";
-import { withTmpDir } from "../_helpers.ts";
+import { until, withTmpDir } from "../_helpers.ts";
 
 Deno.test("DaemonPublisher delivers 10k messages to a live daemon in order, across a restart", async () => {
   await using sockets = await withTmpDir();
@@ -28,12 +28,10 @@ Deno.test("DaemonPublisher delivers 10k messages to a live daemon in order, acro
   assert.ok((await Promise.all(pending)).every((ok) => ok));
   await publisher.close();
   // Fire-and-forget: wait until the daemon routed what it received.
-  let routed = await getEventHistory("bulk", { socketDir: sockets.path, limit: 1 });
-  for (let i = 0; i < 500 && routed.last_seq < 10_000; i++) {
-    await new Promise((r) => setTimeout(r, 10));
-    routed = await getEventHistory("bulk", { socketDir: sockets.path, limit: 1 });
-  }
-  assert.equal(routed.last_seq, 10_000);
+  const lastSeq = async () =>
+    (await getEventHistory("bulk", { socketDir: sockets.path, limit: 1 })).last_seq;
+  await until(async () => await lastSeq() >= 10_000, "10k messages routed");
+  assert.equal(await lastSeq(), 10_000);
   await daemon.stop();
   await daemon.finished;
   daemon = new DotfilesDaemon(options);
@@ -43,11 +41,7 @@ Deno.test("DaemonPublisher delivers 10k messages to a live daemon in order, acro
     await again.publish({ event_type: "bulk", payload: { type: "custom", n: 10_000 } }),
     true,
   );
-  let history = await getEventHistory("bulk", { socketDir: sockets.path, limit: 1 });
-  for (let i = 0; i < 200 && history.last_seq < 10_001; i++) {
-    await new Promise((r) => setTimeout(r, 10));
-    history = await getEventHistory("bulk", { socketDir: sockets.path, limit: 1 });
-  }
+  await until(async () => await lastSeq() >= 10_001, "the message after the restart routed");
   const all = [];
   for (let after = 0; after < 10_001;) {
     const page = await getEventHistory("bulk", {
