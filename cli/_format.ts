@@ -97,3 +97,99 @@ export function percent(value: unknown): number | null {
   if (typeof value !== "number" || !Number.isFinite(value)) return null;
   return Math.min(100, Math.max(0, value));
 }
+
+/**
+ * Folds text onto one line: every run of whitespace that holds a line break
+ * (`\n`, `\r`, U+2028/2029) becomes one space, and other control characters
+ * are dropped, so a status bar line never grows taller.
+ *
+ * @param text The text.
+ * @returns The text on one line.
+ */
+export function oneLine(text: string): string {
+  return text
+    .replace(/\s*[\n\r\u2028\u2029\v\f]+\s*/g, " ")
+    // deno-lint-ignore no-control-regex
+    .replace(/[\u0000-\u0008\u000e-\u001f\u007f]/g, "");
+}
+
+/**
+ * Escapes the three characters Pango markup (waybar's `text` and
+ * `tooltip`) gives a meaning to: `&`, `<`, `>`.
+ *
+ * @param text Plain text.
+ * @returns Markup that shows exactly `text`.
+ */
+export function escapeMarkup(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+/**
+ * Cuts text that Pango markup will show to at most `max` visible
+ * characters (an entity such as `&amp;` counts as one and is never split),
+ * ending in `…` when cut.
+ *
+ * @param markup Escaped text (see {@linkcode escapeMarkup}).
+ * @param max The most visible characters (at least 1).
+ * @returns The markup, cut if needed.
+ */
+export function truncateMarkup(markup: string, max: number): string {
+  const units = markup.match(/&(?:#\d+|#x[\da-fA-F]+|[A-Za-z]+);|[^]/gu) ?? [];
+  if (units.length <= max) return markup;
+  return units.slice(0, Math.max(0, max - 1)).join("") + "…";
+}
+
+/**
+ * Reads a dotted field path (`name`, `colors.bg`, `items.0`) from a value;
+ * the empty path is the value itself.
+ *
+ * @param value A JSON value.
+ * @param path The path.
+ * @returns The field, or `undefined` when absent.
+ */
+export function fieldAt(value: unknown, path: string): unknown {
+  if (path === "") return value;
+  let current: unknown = value;
+  for (const part of path.split(".")) {
+    if (typeof current !== "object" || current === null) return undefined;
+    if (!Object.hasOwn(current, part)) return undefined;
+    current = (current as Record<string, unknown>)[part];
+  }
+  return current;
+}
+
+/**
+ * Renders a small template against a state value: each `{path}` is
+ * replaced by that field (strings as they are, other values as compact
+ * JSON, absent fields as nothing), `{}` by the whole value as
+ * {@linkcode formatValue} shows it; `{{` and `}}` are literal braces.
+ *
+ * @param template The template, e.g. `"{name} ({variant})"`.
+ * @param value The state value.
+ * @returns The text.
+ */
+export function renderTemplate(template: string, value: unknown): string {
+  return template.replace(/\{\{|\}\}|\{([^{}]*)\}/g, (match, path: string | undefined) => {
+    if (match === "{{") return "{";
+    if (match === "}}") return "}";
+    const p = path!.trim();
+    if (p === "") return formatValue(value, Infinity);
+    const field = fieldAt(value, p);
+    if (field === undefined || field === null) return "";
+    return typeof field === "string" ? field : JSON.stringify(field);
+  });
+}
+
+/**
+ * Checks a template for {@linkcode renderTemplate}: every `{` opens a
+ * field that a `}` closes (or is doubled).
+ *
+ * @param template The template.
+ * @returns `null` when valid, else what is wrong.
+ */
+export function templateError(template: string): string | null {
+  const rest = template.replace(/\{\{|\}\}|\{[^{}]*\}/g, "");
+  if (rest.includes("{")) return "an unclosed '{' (write '{{' for a literal brace)";
+  if (rest.includes("}")) return "a '}' without '{' (write '}}' for a literal brace)";
+  return null;
+}

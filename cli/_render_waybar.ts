@@ -4,33 +4,80 @@
  * state, {@linkcode WaybarRenderer.output} gives the object a waybar custom
  * module with `"return-type": "json"` reads, one per line:
  *
- * | class | when | text | percentage |
+ * | class and alt | when | text | percentage |
  * | --- | --- | --- | --- |
  * | `running` | an operation runs | `NAME PCT%` (`+N` more) | its overall progress |
  * | `completed` | the last operation finished | `✓ NAME` | 100 |
  * | `failed` | the last operation failed | `✗ NAME` | 0 |
- * | `idle` | no operation seen | the last state value | 0 |
+ * | `idle` | no operation seen | the state value (or the idle text) | 0 |
  * | `disconnected` | no daemon answers | `daemon down` | 0 |
  *
  * The tooltip lists running operations, the last finished one and every
- * state key (`type key = value`).
+ * state key (`type key = value`). `text` and `tooltip` are Pango markup
+ * (waybar parses them unless `"escape": true`): what comes from events is
+ * escaped, `text` is one line, cut without splitting an entity.
  *
  * @module
  */
 
 import type { Message } from "../protocol/mod.ts";
-import { formatDuration, formatValue, percent, truncate } from "./_format.ts";
+import {
+  escapeMarkup,
+  formatDuration,
+  formatValue,
+  oneLine,
+  percent,
+  renderTemplate,
+  truncateMarkup,
+} from "./_format.ts";
+
+/** The states a bar module can be in: both its CSS class and its `alt`. */
+export type WaybarState = "running" | "completed" | "failed" | "idle" | "disconnected";
 
 /** One line of `watch --format waybar` output. */
 export interface WaybarOutput {
-  /** The module's text. */
+  /** The module's text: escaped Pango markup, one line. */
   text: string;
-  /** Hover text (lines joined by `\n`). */
+  /** For `format-icons` keyed by state: the same as `class`. */
+  alt: WaybarState;
+  /** Hover text: escaped Pango markup, lines joined by `\n`. */
   tooltip: string;
   /** CSS class: `running`, `completed`, `failed`, `idle` or `disconnected`. */
-  class: "running" | "completed" | "failed" | "idle" | "disconnected";
-  /** 0..100, for `format-icons` by percentage. */
+  class: WaybarState;
+  /** An integer 0..100, for `format-icons` by percentage. */
   percentage: number;
+}
+
+/** Options for {@linkcode WaybarRenderer}. */
+export interface WaybarRendererOptions {
+  /**
+   * Named in the tooltip while the daemon is down.
+   *
+   * @default {""}
+   */
+  socketDir?: string;
+  /**
+   * The state key whose value the idle text shows (of any watched type);
+   * without it, the key updated last.
+   */
+  stateKey?: string;
+  /**
+   * How the idle text shows the state value: `{path}` fields of the value
+   * (see `renderTemplate`); without it, the value as `formatValue` shows it.
+   */
+  stateText?: string;
+  /**
+   * The idle text when there is no state value to show.
+   *
+   * @default {""}
+   */
+  idleText?: string;
+  /**
+   * The longest `text`, in visible characters.
+   *
+   * @default {40}
+   */
+  maxLength?: number;
 }
 
 interface RunningOp {
@@ -55,18 +102,27 @@ function str(value: unknown): string | null {
 export class WaybarRenderer {
   #connected = true;
   #ops = new Map<string, RunningOp>();
-  #state = new Map<string, unknown>();
+  #state = new Map<string, { key: string; value: unknown }>();
   #lastState: string | null = null;
   #last: FinishedOp | null = null;
   #socketDir: string;
+  #stateKey: string | undefined;
+  #stateText: string | undefined;
+  #idleText: string;
+  #max: number;
 
   /**
    * Makes an empty renderer.
    *
-   * @param socketDir Named in the tooltip while the daemon is down.
+   * @param options Socket dir for the tooltip, and what the idle text shows.
    */
-  constructor(socketDir = "") {
+  constructor(options: WaybarRendererOptions = {}) {
+    const { socketDir = "", stateKey, stateText, idleText = "", maxLength = 40 } = options;
     this.#socketDir = socketDir;
+    this.#stateKey = stateKey;
+    this.#stateText = stateText;
+    this.#idleText = idleText;
+    this.#max = maxLength;
   }
 
   /**
@@ -78,11 +134,12 @@ export class WaybarRenderer {
     this.#connected = connected;
   }
 
-  /** Forgets running operations and state (before a fresh snapshot). */
+  /** Forgets operations and state (before a fresh snapshot). */
   reset(): void {
     this.#ops.clear();
     this.#state.clear();
     this.#lastState = null;
+    this.#last = null;
   }
 
   /**
@@ -130,10 +187,11 @@ export class WaybarRenderer {
         return;
       }
       case "state_update": {
-        const stateKey = `${message.event_type} ${String(p.state_key)}`;
-        this.#state.delete(stateKey);
-        this.#state.set(stateKey, p.state_value);
-        this.#lastState = stateKey;
+        const key = String(p.state_key);
+        const label = `${message.event_type} ${key}`;
+        this.#state.delete(label);
+        this.#state.set(label, { key, value: p.state_value });
+        if (this.#stateKey === undefined || this.#stateKey === key) this.#lastState = label;
         return;
       }
     }
@@ -146,14 +204,14 @@ export class WaybarRenderer {
    */
   output(): WaybarOutput {
     if (!this.#connected) {
-      return {
-        text: "daemon down",
-        tooltip: `dotfiles-daemon is not running${
+      return this.#line(
+        "disconnected",
+        "daemon down",
+        [`dotfiles-daemon is not running${
           this.#socketDir === "" ? "" : ` (no answer at ${this.#socketDir})`
-        }`,
-        class: "disconnected",
-        percentage: 0,
-      };
+        }`],
+        0,
+      );
     }
     const tooltip: string[] = [];
     const running = [...this.#ops.values()];
@@ -165,29 +223,49 @@ export class WaybarRenderer {
       const l = this.#last;
       tooltip.push(`${l.ok ? "✓" : "✗"} ${l.name}${l.detail === "" ? "" : ` ${l.detail}`}`);
     }
-    for (const [key, value] of this.#state) tooltip.push(`${key} = ${formatValue(value, 80)}`);
-    const tip = tooltip.join("\n");
+    for (const [label, { value }] of this.#state) {
+      tooltip.push(`${label} = ${formatValue(value, 80)}`);
+    }
 
     const newest = running.at(-1);
     if (newest !== undefined) {
       const pct = newest.percent === null ? "" : ` ${Math.round(newest.percent)}%`;
       const more = running.length > 1 ? ` +${running.length - 1}` : "";
-      return {
-        text: `${truncate(newest.name, 30)}${pct}${more}`,
-        tooltip: tip,
-        class: "running",
-        percentage: Math.round(newest.percent ?? 0),
-      };
+      return this.#line("running", newest.name, tooltip, newest.percent ?? 0, `${pct}${more}`);
     }
     if (this.#last !== null) {
-      return {
-        text: `${this.#last.ok ? "✓" : "✗"} ${truncate(this.#last.name, 30)}`,
-        tooltip: tip,
-        class: this.#last.ok ? "completed" : "failed",
-        percentage: this.#last.ok ? 100 : 0,
-      };
+      const ok = this.#last.ok;
+      return this.#line(
+        ok ? "completed" : "failed",
+        `${ok ? "✓" : "✗"} ${this.#last.name}`,
+        tooltip,
+        ok ? 100 : 0,
+      );
     }
-    const text = this.#lastState === null ? "" : formatValue(this.#state.get(this.#lastState), 40);
-    return { text, tooltip: tip, class: "idle", percentage: 0 };
+    const state = this.#lastState === null ? undefined : this.#state.get(this.#lastState);
+    const text = state === undefined
+      ? this.#idleText
+      : this.#stateText === undefined
+      ? formatValue(state.value, Infinity)
+      : renderTemplate(this.#stateText, state.value);
+    return this.#line("idle", text, tooltip, 0);
+  }
+
+  /** Escapes, folds and cuts: `text` (then `suffix`, never cut) and the tooltip lines. */
+  #line(
+    state: WaybarState,
+    text: string,
+    tooltip: string[],
+    percentage: number,
+    suffix = "",
+  ): WaybarOutput {
+    const cut = truncateMarkup(escapeMarkup(oneLine(text)), Math.max(1, this.#max - suffix.length));
+    return {
+      text: `${cut}${escapeMarkup(suffix)}`,
+      alt: state,
+      tooltip: tooltip.map((line) => escapeMarkup(oneLine(line))).join("\n"),
+      class: state,
+      percentage: Math.round(percent(percentage) ?? 0),
+    };
   }
 }

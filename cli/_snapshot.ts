@@ -6,7 +6,12 @@
  */
 
 import { query, QueryClient } from "../monitor/mod.ts";
-import type { JsonObject, Message, OperationRecord } from "../protocol/mod.ts";
+import {
+  type JsonObject,
+  type Message,
+  type OperationRecord,
+  QueryError,
+} from "../protocol/mod.ts";
 
 /** Options for {@linkcode snapshot}. */
 export interface SnapshotOptions {
@@ -14,6 +19,14 @@ export interface SnapshotOptions {
   socketDir: string;
   /** Cancels the queries. */
   signal?: AbortSignal;
+  /**
+   * Also include the operation that finished last (as an
+   * `operation_started` and its `operation_completed`/`operation_failed`),
+   * so a fresh status bar shows what a long-running one shows.
+   *
+   * @default {false}
+   */
+  lastFinished?: boolean;
   /**
    * Per-query timeout, ms.
    *
@@ -36,20 +49,54 @@ function synthetic(eventType: string, timestamp: string, payload: JsonObject): M
  * Turns one state map and operation list into messages: a `state_update`
  * per key, then for each running operation (oldest first) an
  * `operation_started` at its start time and, when it has reported
- * progress, an `operation_progress` at its last update. Each carries
- * `"initial": true` and no `seq`.
+ * progress, an `operation_progress` at its last update. With
+ * `lastFinished`, the operation that finished last (by `updated_at`) comes
+ * first, as an `operation_started` and its `operation_completed` or
+ * `operation_failed`. Each carries `"initial": true` and no `seq`.
  *
  * @param state `{TYPE: {KEY: VALUE}}`.
- * @param operations Running operations, newest first (as the daemon lists them).
+ * @param operations Operations, newest first (as the daemon lists them);
+ *   only running ones are used unless `lastFinished`.
  * @param now The timestamp for state messages.
+ * @param lastFinished Whether to include the operation that finished last.
  * @returns The messages.
  */
 export function snapshotMessages(
   state: Record<string, JsonObject>,
   operations: OperationRecord[],
   now: string,
+  lastFinished = false,
 ): Message[] {
   const messages: Message[] = [];
+  const finished = lastFinished
+    ? operations.filter((op) => op.status !== "running").reduce<OperationRecord | null>(
+      (latest, op) => (latest === null || op.updated_at > latest.updated_at ? op : latest),
+      null,
+    )
+    : null;
+  if (finished !== null) {
+    messages.push(synthetic(finished.event_type, finished.started_at, {
+      type: "operation_started",
+      operation_id: finished.operation_id,
+      operation_name: finished.operation_name ?? finished.operation_id,
+    }));
+    messages.push(synthetic(
+      finished.event_type,
+      finished.updated_at,
+      finished.status === "completed"
+        ? {
+          type: "operation_completed",
+          operation_id: finished.operation_id,
+          duration_seconds: finished.duration_seconds ?? 0,
+        }
+        : {
+          type: "operation_failed",
+          operation_id: finished.operation_id,
+          error_code: finished.error_code ?? "",
+          error_message: finished.error_message ?? "",
+        },
+    ));
+  }
   for (const [eventType, keys] of Object.entries(state)) {
     for (const [key, value] of Object.entries(keys ?? {})) {
       messages.push(synthetic(eventType, now, {
@@ -106,7 +153,7 @@ export async function snapshot(
   eventTypes: string[] | null,
   options: SnapshotOptions,
 ): Promise<Snapshot> {
-  const { socketDir, signal, timeout = 2000 } = options;
+  const { socketDir, signal, timeout = 2000, lastFinished = false } = options;
   using client = await QueryClient.connect({ socketDir, timeout, ...(signal ? { signal } : {}) });
   const base = { client, timeout, ...(signal ? { signal } : {}) };
   const listed = await query("list_event_types", base);
@@ -122,16 +169,24 @@ export async function snapshot(
   const operations: OperationRecord[] = [];
   for (const type of types) {
     if (!(type in lastSeqs)) continue;
-    const result = await query("get_operation_status", {
-      ...base,
-      eventType: type,
-      parameters: { status: "running" },
-    });
+    const ask = (parameters: JsonObject): Promise<{ operations: OperationRecord[] }> =>
+      query("get_operation_status", { ...base, eventType: type, parameters });
+    let result;
+    try {
+      result = await ask(lastFinished ? {} : { status: "running" });
+    } catch (error) {
+      // Every kept operation may not fit in one response: running ones do.
+      if (!(lastFinished && error instanceof QueryError)) throw error;
+      result = await ask({ status: "running" });
+    }
     operations.push(...result.operations);
   }
   operations.sort((
     a,
     b,
   ) => (a.started_at < b.started_at ? 1 : a.started_at > b.started_at ? -1 : 0));
-  return { messages: snapshotMessages(state, operations, new Date().toISOString()), lastSeqs };
+  return {
+    messages: snapshotMessages(state, operations, new Date().toISOString(), lastFinished),
+    lastSeqs,
+  };
 }

@@ -336,18 +336,25 @@ Options:
                                event, when stdout is not a terminal or
                                NO_COLOR is set
         json                   one message per line, flushed at once (for jq)
-        waybar                 one JSON object per line: text, tooltip,
-                               class (running, completed, failed, idle,
-                               disconnected) and percentage; starts with the
+        waybar                 one JSON object per line: text, alt and class
+                               (running, completed, failed, idle,
+                               disconnected), tooltip and percentage; text and
+                               tooltip are Pango-escaped; starts with the
                                current state; implies --initial
   --initial                    print the current state and running operations
                                first (json: as messages marked "initial": true)
+  --state-key KEY              waybar: the state key the idle text shows
+                               (default: the one updated last)
+  --state-text TEMPLATE        waybar: how the idle text shows that value:
+                               {field.path} of it, {} the whole value
+  --idle-text TEXT             waybar: the idle text while there is no value
   --socket-dir DIR             the daemon's socket directory
 
 Examples:
   ${PROG} watch wallpaper theme
   ${PROG} watch --all --format json | jq -c 'select(.payload.type == "state_update")'
   ${PROG} watch wallpaper --format waybar     # waybar "exec" with "return-type": "json"
+  ${PROG} watch theme --format waybar --state-key current --state-text '{name}'
 `,
   query: `Usage: ${PROG} query QUERY_TYPE [--event-type T] [--param k=v ...]
 

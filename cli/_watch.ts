@@ -14,8 +14,9 @@ import {
 } from "../monitor/mod.ts";
 import { DaemonUnavailableError, isValidEventType, type Message } from "../protocol/mod.ts";
 import { PrettyRenderer, terminalHeight, terminalWidth } from "./_render_pretty.ts";
-import { WaybarRenderer } from "./_render_waybar.ts";
+import { WaybarRenderer, type WaybarRendererOptions } from "./_render_waybar.ts";
 import { snapshot } from "./_snapshot.ts";
+import { templateError } from "./_format.ts";
 import { err, Exit, HELP, out, parse, PROG, socketDirOf, UsageError } from "./_usage.ts";
 
 const FORMATS = ["pretty", "json", "waybar"] as const;
@@ -54,8 +55,8 @@ function jsonSink(): Sink {
   };
 }
 
-function waybarSink(socketDir: string): Sink {
-  const renderer = new WaybarRenderer(socketDir);
+function waybarSink(options: WaybarRendererOptions): Sink {
+  const renderer = new WaybarRenderer(options);
   let last = "";
   async function emit(): Promise<void> {
     const line = JSON.stringify(renderer.output());
@@ -174,11 +175,16 @@ async function liveSink(): Promise<Sink> {
 
 /**
  * Interleaves several async iterables, in arrival order; ends when all end.
+ * When the consumer stops early, `stop` runs first: a source suspended in a
+ * read only returns once that read ends, so awaiting it before stopping the
+ * sources would wait for the next event (a `watch` whose reader went away
+ * would then outlive it until its type's next event).
  *
  * @param iterables The sources.
+ * @param stop Ends every source's pending read.
  * @returns One iterable of everything.
  */
-async function* merge<T>(iterables: AsyncIterable<T>[]): AsyncGenerator<T> {
+async function* merge<T>(iterables: AsyncIterable<T>[], stop: () => void): AsyncGenerator<T> {
   const iterators = iterables.map((it) => it[Symbol.asyncIterator]());
   const pending = new Map<number, Promise<{ i: number; r: IteratorResult<T> }>>();
   const pull = (i: number): void => {
@@ -194,6 +200,7 @@ async function* merge<T>(iterables: AsyncIterable<T>[]): AsyncGenerator<T> {
       yield r.value;
     }
   } finally {
+    stop();
     await Promise.allSettled(iterators.map((it) => it.return?.()));
   }
 }
@@ -209,6 +216,9 @@ export async function watchCommand(args: string[]): Promise<number> {
     all: { type: "boolean", short: "a" },
     format: { type: "string", short: "f" },
     initial: { type: "boolean" },
+    "state-key": { type: "string" },
+    "state-text": { type: "string" },
+    "idle-text": { type: "string" },
   });
   if (values.help) {
     await out(HELP.watch!);
@@ -241,13 +251,29 @@ export async function watchCommand(args: string[]): Promise<number> {
     ? "pretty"
     : "json";
   const socketDir = socketDirOf(values["socket-dir"]);
+  const waybarOptions: WaybarRendererOptions = { socketDir };
+  for (const flag of ["state-key", "state-text", "idle-text"] as const) {
+    const value = values[flag];
+    if (typeof value !== "string") continue;
+    if (format !== "waybar") {
+      throw new UsageError(`Cannot use --${flag} with --format ${format}: it shapes waybar output`);
+    }
+    if (flag === "state-key") waybarOptions.stateKey = value;
+    if (flag === "idle-text") waybarOptions.idleText = value;
+    if (flag === "state-text") {
+      const problem = templateError(value);
+      if (problem !== null) throw new UsageError(`Invalid --state-text '${value}': ${problem}`);
+      waybarOptions.stateText = value;
+    }
+  }
   const initial = values.initial === true || format === "waybar";
   const types = all ? null : [...new Set(positionals)];
 
   const controller = new AbortController();
   const { signal } = controller;
   const stop = (): void => controller.abort();
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  // SIGHUP: the terminal or the session that ran us is gone.
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
   for (const s of signals) Deno.addSignalListener(s, stop);
 
   const live = format === "pretty" && Deno.stdout.isTerminal() &&
@@ -255,7 +281,7 @@ export async function watchCommand(args: string[]): Promise<number> {
   const sink = format === "json"
     ? jsonSink()
     : format === "waybar"
-    ? waybarSink(socketDir)
+    ? waybarSink(waybarOptions)
     : live
     ? await liveSink()
     : plainSink();
@@ -264,7 +290,11 @@ export async function watchCommand(args: string[]): Promise<number> {
   let snapshotted = false;
   async function takeSnapshot(): Promise<Record<string, number> | null> {
     try {
-      const { messages, lastSeqs } = await snapshot(types, { socketDir, signal });
+      const { messages, lastSeqs } = await snapshot(types, {
+        socketDir,
+        signal,
+        lastFinished: format === "waybar",
+      });
       await sink.snapshot(messages);
       snapshotted = true;
       await sink.connected(true);
@@ -288,7 +318,7 @@ export async function watchCommand(args: string[]): Promise<number> {
           ...(since?.[type] === undefined ? {} : { since: since[type] }),
         })
       );
-    const events = merge<SubscriptionEvent>(subscriptions.map((s) => s.events()));
+    const events = merge<SubscriptionEvent>(subscriptions.map((s) => s.events()), stop);
     for await (const event of events) {
       if (signal.aborted) break;
       switch (event.type) {

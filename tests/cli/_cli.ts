@@ -10,6 +10,11 @@ import { type ChildDaemon, spawnDaemon } from "../_daemon.ts";
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const FLAGS = ["--allow-read", "--allow-write", "--allow-net", "--allow-env"];
 
+/** `main.ts`'s path, for tests that spawn it themselves. */
+export const CLI_MAIN = MAIN;
+/** The documented permission flags of the CLI. */
+export const CLI_FLAGS: readonly string[] = FLAGS;
+
 /** What a finished CLI run left. */
 export interface RunResult {
   code: number;
@@ -90,10 +95,10 @@ export class LineChild implements AsyncDisposable {
     return this.#buffer.shift()!;
   }
 
-  /** Sends SIGTERM and waits; returns the exit code. */
-  async stop(): Promise<number> {
+  /** Sends SIGTERM (or `signal`) and waits; returns the exit code. */
+  async stop(signal: Deno.Signal = "SIGTERM"): Promise<number> {
     try {
-      this.#child.kill("SIGTERM");
+      this.#child.kill(signal);
     } catch {
       // Already exited.
     }

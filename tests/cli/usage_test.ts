@@ -134,7 +134,7 @@ Deno.test("watch --format waybar starts with a disconnected line when no daemon 
   ]);
   const first = JSON.parse(await child.line());
   assert.equal(first.class, "disconnected");
-  assert.deepEqual(Object.keys(first).sort(), ["class", "percentage", "text", "tooltip"]);
+  assert.deepEqual(Object.keys(first).sort(), ["alt", "class", "percentage", "text", "tooltip"]);
   assert.equal(await child.stop(), 0);
 });
 

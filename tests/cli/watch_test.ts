@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { DaemonPublisher } from "../../publisher/mod.ts";
 import { MessageBuilder } from "../../protocol/mod.ts";
-import { DaemonProcess, LineChild, run } from "./_cli.ts";
+import { CLI_FLAGS, CLI_MAIN, DaemonProcess, LineChild, run } from "./_cli.ts";
 
-const KEYS = ["class", "percentage", "text", "tooltip"];
+const KEYS = ["alt", "class", "percentage", "text", "tooltip"];
 
 /** Publishes `ping` state updates until the watcher prints one: it is subscribed. */
 async function untilSubscribed(
@@ -119,6 +119,7 @@ Deno.test("watch --format waybar starts with the current state and shows the dae
   const first = await read();
   assert.deepEqual(first, {
     text: "set wallpaper 30%",
+    alt: "running",
     tooltip: "▶ set wallpaper 30% (fetch)",
     class: "running",
     percentage: 30,
@@ -139,9 +140,104 @@ Deno.test("watch --format waybar starts with the current state and shows the dae
   line = await read();
   assert.deepEqual(line, {
     text: "✓ set wallpaper",
+    alt: "completed",
     tooltip: "✓ set wallpaper 3s",
     class: "completed",
     percentage: 100,
   });
   assert.equal(await child.stop(), 0);
+});
+
+Deno.test("watch --format waybar started after a failure shows the line a long-running one shows", async () => {
+  await using daemon = await DaemonProcess.start();
+  const dir = ["--socket-dir", daemon.socketDir];
+  await using early = new LineChild(["watch", "wp", "--format", "waybar", ...dir]);
+  assert.equal(JSON.parse(await early.line()).class, "idle");
+  const publish = async (...args: string[]): Promise<void> => {
+    const r = await run(["publish", "wp", ...args, ...dir]);
+    assert.equal(r.code, 0, r.stderr);
+  };
+  await publish("--state", "path=/a.png");
+  await publish("--started", "w1 & co", "--operation", "w1");
+  await publish("--completed", "--operation", "w1", "--duration", "2");
+  await publish("--started", "w2", "--operation", "w2");
+  await publish("--failed", "E_IO", "--message", "disk <full>", "--operation", "w2");
+  let long = JSON.parse(await early.line());
+  while (long.class !== "failed") long = JSON.parse(await early.line());
+  await using fresh = new LineChild(["watch", "wp", "--format", "waybar", ...dir]);
+  const first = JSON.parse(await fresh.line());
+  assert.deepEqual(first, long);
+  assert.equal(first.text, "✗ w2");
+  assert.match(first.tooltip, /✗ w2 E_IO: disk &lt;full&gt;/);
+});
+
+Deno.test("watch --format waybar shows the chosen state key through --state-text, and --idle-text before it", async () => {
+  await using daemon = await DaemonProcess.start();
+  const dir = ["--socket-dir", daemon.socketDir];
+  await using child = new LineChild([
+    "watch",
+    "theme",
+    "--format",
+    "waybar",
+    "--state-key",
+    "current",
+    "--state-text",
+    "{name}",
+    "--idle-text",
+    "no theme",
+    ...dir,
+  ]);
+  assert.equal(JSON.parse(await child.line()).text, "no theme");
+  let r = await run(["publish", "theme", "--state", 'current={"name":"nord"}', ...dir]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(JSON.parse(await child.line()).text, "nord");
+  r = await run(["publish", "theme", "--state", "other=1", ...dir]);
+  assert.equal(r.code, 0, r.stderr);
+  // Only the tooltip changes: the text stays the chosen key's.
+  const line = JSON.parse(await child.line());
+  assert.equal(line.text, "nord");
+  assert.match(line.tooltip, /theme other = 1/);
+  const bad = await run(["watch", "theme", "--format", "json", "--state-key", "k", ...dir]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /Cannot use --state-key with --format json/);
+  const unclosed = await run([
+    "watch",
+    "theme",
+    "--format",
+    "waybar",
+    "--state-text",
+    "{a",
+    ...dir,
+  ]);
+  assert.equal(unclosed.code, 2);
+  assert.match(unclosed.stderr, /Invalid --state-text '\{a': an unclosed/);
+});
+
+Deno.test("watch ends at the first event after its reader closed the pipe, and on SIGHUP", async () => {
+  await using daemon = await DaemonProcess.start();
+  const dir = ["--socket-dir", daemon.socketDir];
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...CLI_FLAGS, CLI_MAIN, "watch", "wp", "--format", "waybar", ...dir],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  const first = await reader.read();
+  assert.ok(!first.done);
+  await reader.cancel(); // The bar went away: the pipe's read end is closed.
+  const r = await run(["publish", "wp", "--state", "k=1", ...dir]);
+  assert.equal(r.code, 0, r.stderr);
+  // One event, one failed write: the watcher must not wait for a second.
+  const status = await Promise.race([
+    child.status,
+    new Promise<null>((resolve) => setTimeout(() => resolve(null), 10_000)),
+  ]);
+  if (status === null) child.kill("SIGKILL");
+  assert.notEqual(status, null, "watch still running after its reader went away");
+  assert.equal(status!.code, 0);
+
+  await using hup = new LineChild(["watch", "wp", "--format", "waybar", ...dir]);
+  await hup.line();
+  assert.equal(await hup.stop("SIGHUP"), 0);
 });
