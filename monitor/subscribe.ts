@@ -1,4 +1,5 @@
 import {
+  DaemonUnavailableError,
   eventSocketPath,
   type EventTypeInfo,
   isValidEventType,
@@ -43,13 +44,27 @@ export interface SubscribeOptions {
   signal?: AbortSignal;
   /**
    * The last `seq` the caller has seen: delivery starts at `since + 1`, from
-   * the daemon's history first. Without it, delivery starts with the first
-   * message routed after the subscription first reaches the daemon.
+   * the daemon's history first.
+   *
+   * Without it, delivery starts with the first message routed after the
+   * subscription was **created** (not after it first reached the daemon): a
+   * monitor started before the daemon gets the daemon's first events, taken
+   * from history, and one started after yesterday's events never replays
+   * them, even across a daemon restart. "Routed after" is read from the
+   * daemon's `last_event_at` and the messages' `timestamp`s, so clocks of
+   * publishers on this machine are trusted; a message without a readable
+   * timestamp, or one stamped in the very millisecond the subscription was
+   * made, counts as older.
    */
   since?: number;
   /**
    * The first wait before reconnecting, in ms; it doubles on each failed
-   * attempt, up to 2000 ms, and resets once connected.
+   * attempt, up to 2000 ms, and resets once connected. While the daemon is
+   * down (its sockets are missing or refuse connections) the subscription
+   * does not retry on a timer: it watches the socket directory
+   * (`Deno.watchFs`, which needs read permission on it, or on its nearest
+   * existing parent while it does not exist) and retries when something
+   * there changes.
    *
    * @default {100}
    */
@@ -72,8 +87,9 @@ export interface SubscribeOptions {
 export interface SubscribeAllOptions extends Omit<SubscribeOptions, "since"> {
   /**
    * Per event type, the last `seq` seen. Types not listed start with their
-   * first message routed after the subscription first reaches the daemon;
-   * types created later start at their first message.
+   * first message routed after the subscription was created (as
+   * {@linkcode SubscribeOptions.since} explains); types created later start
+   * at their first message.
    */
   since?: Record<string, number>;
 }
@@ -155,6 +171,8 @@ class DaemonSubscription implements Subscription {
   /** Starting points given by the caller for types not yet seen. */
   #since: Map<string, number>;
   #baselined = false;
+  /** When the subscription was made: delivery starts with what was routed after it. */
+  #createdAt = Date.now();
   #last = 0;
   #controller = new AbortController();
   #signal: AbortSignal;
@@ -250,12 +268,17 @@ class DaemonSubscription implements Subscription {
 
   async *#run(): AsyncGenerator<SubscriptionEvent, void, undefined> {
     let delay = this.#initialDelay;
+    let watcher: DirWatcher | null = null;
     try {
       while (!this.#closed) {
         let failure: Error | undefined;
         try {
           for await (const event of this.#session()) {
-            if (event.type === "connected") delay = this.#initialDelay;
+            if (event.type === "connected") {
+              delay = this.#initialDelay;
+              watcher?.close();
+              watcher = null;
+            }
             yield event;
             if (this.#closed) return;
           }
@@ -271,6 +294,19 @@ class DaemonSubscription implements Subscription {
         if (event !== null) yield event;
         if (this.#closed) return;
         try {
+          if (failure !== undefined && isAbsent(failure)) {
+            // The daemon is down: no timer, wait for its sockets to appear.
+            // The watcher is opened before the next attempt, so a socket
+            // made in between is not missed.
+            if (watcher === null || watcher.stale()) {
+              watcher?.close();
+              watcher = DirWatcher.open(this.#socketDir);
+              if (watcher !== null) continue;
+            } else {
+              await watcher.changed(this.#signal);
+              continue;
+            }
+          }
           await sleep(delay, this.#signal);
         } catch {
           return;
@@ -278,6 +314,7 @@ class DaemonSubscription implements Subscription {
         delay = Math.min(delay * 2, MAX_RECONNECT_DELAY);
       }
     } finally {
+      watcher?.close();
       this.close();
     }
   }
@@ -339,26 +376,66 @@ class DaemonSubscription implements Subscription {
     this.#last = seq;
   }
 
-  /** Fixes where delivery starts: now, unless `since` says otherwise. */
+  /**
+   * Fixes where delivery starts: after the last message routed before the
+   * subscription was created, unless `since` says otherwise.
+   */
   async #baseline(client: QueryClient): Promise<void> {
     const signal = this.#signal;
     if (this.#target.kind === "one") {
       const type = this.#target.eventType;
-      const history = await client.query(QueryType.GET_EVENT_HISTORY, {
-        eventType: type,
-        parameters: { limit: 1 },
-        signal,
-      });
-      this.#seqs.set(type, history.last_seq);
-      this.#last = history.last_seq;
+      const start = await this.#startOf(client, type, null);
+      this.#seqs.set(type, start);
+      this.#last = start;
     } else {
       const { event_types } = await client.query(QueryType.LIST_EVENT_TYPES, { signal });
       for (const info of event_types) {
-        this.#seqs.set(info.event_type, this.#since.get(info.event_type) ?? info.last_seq);
+        const since = this.#since.get(info.event_type);
+        this.#seqs.set(
+          info.event_type,
+          since ?? await this.#startOf(client, info.event_type, info),
+        );
       }
       for (const [type, seq] of this.#since) if (!this.#seqs.has(type)) this.#seqs.set(type, seq);
     }
     this.#baselined = true;
+  }
+
+  /**
+   * The last `seq` of `type` routed before the subscription was created:
+   * the type's last `seq` when its last event is older than that, else the
+   * seq before the first kept message whose timestamp is not older.
+   */
+  async #startOf(client: QueryClient, type: string, info: EventTypeInfo | null): Promise<number> {
+    const signal = this.#signal;
+    if (info !== null) {
+      const at = info.last_event_at === null ? Number.NaN : parseTime(info.last_event_at);
+      if (info.last_seq === 0 || !(at > this.#createdAt)) return info.last_seq;
+    }
+    let history = await client.query(QueryType.GET_EVENT_HISTORY, {
+      eventType: type,
+      parameters: { limit: 1 },
+      signal,
+    });
+    const newest = history.events.at(-1);
+    if (newest === undefined || !this.#routedAfterCreation(newest)) return history.last_seq;
+    history = await client.query(QueryType.GET_EVENT_HISTORY, {
+      eventType: type,
+      parameters: { limit: HISTORY_PAGE },
+      signal,
+    });
+    let start = history.last_seq;
+    for (let i = history.events.length - 1; i >= 0; i--) {
+      const event = history.events[i]!;
+      if (typeof event.seq !== "number") continue;
+      if (!this.#routedAfterCreation(event)) break;
+      start = event.seq - 1;
+    }
+    return start;
+  }
+
+  #routedAfterCreation(event: { timestamp?: unknown }): boolean {
+    return parseTime(event.timestamp) > this.#createdAt;
   }
 
   async *#catchUp(client: QueryClient): AsyncGenerator<SubscriptionEvent, void, undefined> {
@@ -415,6 +492,88 @@ class DaemonSubscription implements Subscription {
         this.#deliver(type, target);
         return;
       }
+    }
+  }
+}
+
+/**
+ * Epoch ms of an ISO-8601 timestamp (microseconds cut; without an offset,
+ * local time, as Python's `datetime.now().isoformat()` sends), else NaN.
+ */
+function parseTime(timestamp: unknown): number {
+  if (typeof timestamp !== "string") return Number.NaN;
+  return Date.parse(timestamp.replace(/(\.\d{3})\d+/, "$1"));
+}
+
+/** Whether a failed attempt means the daemon is not there (no socket, or a stale one). */
+function isAbsent(error: Error): boolean {
+  const cause = error instanceof DaemonUnavailableError ? error.cause : error;
+  return cause instanceof Deno.errors.NotFound ||
+    cause instanceof Deno.errors.ConnectionRefused;
+}
+
+/**
+ * Watches the socket directory (or, while it does not exist, its nearest
+ * existing parent) for the daemon's sockets to appear: inotify, no timer.
+ */
+class DirWatcher {
+  #watcher: Deno.FsWatcher;
+  #iterator: AsyncIterator<Deno.FsEvent>;
+  #dir: string;
+  #target: string;
+
+  private constructor(watcher: Deno.FsWatcher, dir: string, target: string) {
+    this.#watcher = watcher;
+    this.#iterator = watcher[Symbol.asyncIterator]();
+    this.#dir = dir;
+    this.#target = target;
+  }
+
+  /** Starts watching; `null` when nothing can be watched (then retry on a timer). */
+  static open(socketDir: string): DirWatcher | null {
+    let dir = socketDir;
+    for (;;) {
+      try {
+        return new DirWatcher(Deno.watchFs(dir, { recursive: false }), dir, socketDir);
+      } catch (error) {
+        const parent = dir.replace(/\/[^/]*$/, "");
+        if (!(error instanceof Deno.errors.NotFound) || parent === dir || parent === "") {
+          return null;
+        }
+        dir = parent;
+      }
+    }
+  }
+
+  /** Whether the socket directory now exists while a parent is watched. */
+  stale(): boolean {
+    if (this.#dir === this.#target) return false;
+    try {
+      Deno.statSync(this.#target);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Resolves when something in the watched directory changes. */
+  async changed(signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    const onAbort = (): void => this.close();
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      const next = await this.#iterator.next();
+      if (next.done) throw signal.reason ?? new Error("Directory watcher closed");
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  close(): void {
+    try {
+      this.#watcher.close();
+    } catch {
+      // Already closed.
     }
   }
 }

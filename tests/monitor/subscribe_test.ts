@@ -3,7 +3,7 @@ import { DotfilesDaemon } from "../../daemon/mod.ts";
 import { subscribe, subscribeAll, type SubscriptionEvent } from "../../monitor/mod.ts";
 import { DaemonPublisher } from "../../publisher/mod.ts";
 import type { Message } from "../../protocol/mod.ts";
-import { withTmpDir } from "../_helpers.ts";
+import { RawClient, rawFrame, withTmpDir, writeAll } from "../_helpers.ts";
 
 function custom(eventType: string, n: number): Record<string, unknown> {
   return { event_type: eventType, payload: { type: "custom", n } };
@@ -226,4 +226,117 @@ Deno.test("subscribe reports a gap when the daemon no longer keeps missed messag
   const seqs = got.filter((e) => e.type === "message").map((e) => e.message.seq);
   assert.deepEqual(seqs, Array.from({ length: 100 }, (_, i) => i + 201));
   await daemon.stop();
+});
+
+/** `datetime.now().isoformat()`: local time, microseconds, no offset. */
+function pythonNow(): string {
+  const d = new Date();
+  const p = (n: number, w = 2): string => String(n).padStart(w, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${
+    p(d.getMinutes())
+  }:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}456`;
+}
+
+/** Sends frames to command.sock byte by byte as the wire defines them. */
+async function sendRaw(socketDir: string, ...bodies: Record<string, unknown>[]): Promise<void> {
+  using client = await RawClient.connect(`${socketDir}/command.sock`);
+  for (const body of bodies) await writeAll(client.conn, rawFrame(JSON.stringify(body)));
+}
+
+Deno.test("a subscription started before the daemon delivers the first events routed after it came up", async () => {
+  await using sockets = await withTmpDir();
+  await using state = await withTmpDir();
+  // A long backoff: the first event must not depend on when the retry falls.
+  using one = subscribe("cold", { socketDir: sockets.path, reconnectDelay: 2000 });
+  using all = subscribeAll({ socketDir: sockets.path, reconnectDelay: 2000 });
+  const events = one.events()[Symbol.asyncIterator]();
+  const allEvents = all.events()[Symbol.asyncIterator]();
+  assert.equal((await take(events, 1))[0]?.type, "disconnected");
+  assert.equal((await take(allEvents, 1))[0]?.type, "disconnected");
+  const daemon = await startDaemon(sockets.path, state.path);
+  try {
+    // From the raw wire, at once: one without timestamp (the daemon fills
+    // it in), one as a Python manager stamps it.
+    await sendRaw(
+      sockets.path,
+      { event_type: "cold", payload: { type: "custom", n: 1 } },
+      { ...custom("cold", 2), message_id: crypto.randomUUID(), timestamp: pythonNow() },
+    );
+    const messages = async (it: AsyncIterator<SubscriptionEvent>): Promise<unknown[]> => {
+      const got: unknown[] = [];
+      while (got.length < 2) {
+        const [event] = await take(it, 1);
+        if (event?.type === "message") got.push([event.message.seq, n(event.message)]);
+      }
+      return got;
+    };
+    assert.deepEqual(await messages(events), [[1, 1], [2, 2]]);
+    assert.deepEqual(await messages(allEvents), [[1, 1], [2, 2]]);
+  } finally {
+    one.close();
+    all.close();
+    await daemon.stop();
+  }
+});
+
+Deno.test("a subscription made while the daemon is down does not replay older history when it comes back", async () => {
+  await using sockets = await withTmpDir();
+  await using state = await withTmpDir();
+  let daemon = await startDaemon(sockets.path, state.path);
+  await sendRaw(sockets.path, custom("old", 1), custom("old", 2), custom("old", 3));
+  await daemon.stop();
+  await daemon.finished;
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  using one = subscribe("old", { socketDir: sockets.path, reconnectDelay: 10 });
+  using all = subscribeAll({ socketDir: sockets.path, reconnectDelay: 10 });
+  const events = one[Symbol.asyncIterator]();
+  const allEvents = all[Symbol.asyncIterator]();
+  daemon = await startDaemon(sockets.path, state.path);
+  try {
+    await sendRaw(sockets.path, custom("old", 4));
+    const [first] = await take(events, 1);
+    assert.deepEqual([first?.seq, first && n(first)], [4, 4]);
+    const [firstAll] = await take(allEvents, 1);
+    assert.deepEqual([firstAll?.seq, firstAll && n(firstAll)], [4, 4]);
+  } finally {
+    one.close();
+    all.close();
+    await daemon.stop();
+  }
+});
+
+Deno.test("while the daemon is down a subscription waits for its sockets without retrying on a timer", async () => {
+  await using root = await withTmpDir();
+  const socketDir = `${root.path}/not/yet/sockets`; // The daemon makes it.
+  let attempts = 0;
+  const connect = Deno.connect;
+  // deno-lint-ignore no-explicit-any
+  (Deno as any).connect = (options: Deno.UnixConnectOptions): Promise<Deno.UnixConn> => {
+    if (options.path?.startsWith(root.path)) attempts++;
+    return connect(options);
+  };
+  try {
+    using subscription = subscribe("idle", { socketDir, reconnectDelay: 10 });
+    const events = subscription.events()[Symbol.asyncIterator]();
+    assert.equal((await take(events, 1))[0]?.type, "disconnected");
+    // Keep pulling, so the subscription goes on trying to reconnect.
+    const next = events.next();
+    // A timer backoff from 10 ms would have tried about 7 more times by now.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.ok(attempts <= 2, `${attempts} connection attempts while the daemon was down`);
+    await using state = await withTmpDir();
+    const daemon = await startDaemon(socketDir, state.path);
+    try {
+      assert.deepEqual((await next).value, { type: "connected" });
+      await sendRaw(socketDir, custom("idle", 1));
+      const [first] = await take(events, 1);
+      assert.equal(first?.type === "message" && first.message.seq, 1);
+    } finally {
+      subscription.close();
+      await daemon.stop();
+    }
+  } finally {
+    // deno-lint-ignore no-explicit-any
+    (Deno as any).connect = connect;
+  }
 });
