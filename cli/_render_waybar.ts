@@ -20,7 +20,7 @@
  * @module
  */
 
-import type { Message } from "../protocol/mod.ts";
+import type { Message } from "../protocol/message.ts";
 import {
   escapeMarkup,
   formatDuration,

@@ -6,12 +6,9 @@
  */
 
 import { query, QueryClient } from "../monitor/mod.ts";
-import {
-  type JsonObject,
-  type Message,
-  type OperationRecord,
-  QueryError,
-} from "../protocol/mod.ts";
+import { QueryError } from "../protocol/errors.ts";
+import type { Message } from "../protocol/message.ts";
+import type { JsonObject, OperationRecord } from "../protocol/types.ts";
 
 /** Options for {@linkcode snapshot}. */
 export interface SnapshotOptions {

@@ -12,7 +12,11 @@ import {
   type Subscription,
   type SubscriptionEvent,
 } from "../monitor/mod.ts";
-import { DaemonUnavailableError, isValidEventType, type Message } from "../protocol/mod.ts";
+// Protocol files one by one: protocol/mod.ts would load the schema library
+// (zod, about 13 MiB of RSS) that no watch format needs.
+import { DaemonUnavailableError } from "../protocol/errors.ts";
+import type { Message } from "../protocol/message.ts";
+import { isValidEventType } from "../protocol/socket_paths.ts";
 import { PrettyRenderer, terminalHeight, terminalWidth } from "./_render_pretty.ts";
 import { WaybarRenderer, type WaybarRendererOptions } from "./_render_waybar.ts";
 import { snapshot } from "./_snapshot.ts";

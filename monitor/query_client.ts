@@ -1,18 +1,19 @@
+// Each protocol file on its own, not protocol/mod.ts: its message builders
+// load a schema library that a status bar module does not need.
+import { DaemonUnavailableError, QueryError } from "../protocol/errors.ts";
+import { encodeFrame } from "../protocol/frame.ts";
+import type { Message, QueryRequestPayload } from "../protocol/message.ts";
+import { SocketNames } from "../protocol/socket_paths.ts";
 import {
   type CurrentStateResult,
   type DaemonStatusResult,
-  DaemonUnavailableError,
-  encodeFrame,
   type EventHistoryResult,
   type EventTypesResult,
   type JsonObject,
-  MessageBuilder,
-  QueryError,
   type QueryResultMap,
   QueryType,
   type QueryTypeName,
-  SocketNames,
-} from "../protocol/mod.ts";
+} from "../protocol/types.ts";
 import {
   abortable,
   closeQuietly,
@@ -93,6 +94,43 @@ export interface QueryOptions {
   timeout?: number;
   /** An open client to send the query on, instead of a new connection. */
   client?: QueryClient;
+}
+
+/** A `query_request` message, checked as `MessageBuilder.queryRequest` checks it. */
+function queryRequest(
+  eventType: string,
+  queryType: string,
+  parameters: JsonObject | undefined,
+): Message<QueryRequestPayload> {
+  const fail = (field: string, expected: string, value: unknown): never => {
+    throw new TypeError(
+      `Cannot build query_request message: '${field}' is invalid: expected ${expected}, received ${
+        JSON.stringify(value ?? null)
+      }`,
+    );
+  };
+  if (typeof eventType !== "string" || eventType === "") {
+    fail("eventType", "a non-empty string", eventType);
+  }
+  if (typeof queryType !== "string" || queryType === "") {
+    fail("queryType", "a non-empty string", queryType);
+  }
+  if (
+    parameters !== undefined &&
+    (typeof parameters !== "object" || parameters === null || Array.isArray(parameters))
+  ) {
+    fail("parameters", "a JSON object", parameters);
+  }
+  return {
+    message_id: crypto.randomUUID(),
+    timestamp: new Date().toISOString(),
+    event_type: eventType,
+    payload: {
+      type: "query_request",
+      query_type: queryType,
+      ...(parameters !== undefined ? { parameters } : {}),
+    },
+  };
 }
 
 function unavailable(path: string, err: unknown): DaemonUnavailableError {
@@ -235,11 +273,7 @@ export class QueryClient implements Disposable {
     if (this.#closed) {
       throw this.#error ?? new DaemonUnavailableError("Cannot query daemon: the client is closed");
     }
-    const request = MessageBuilder.queryRequest({
-      eventType,
-      queryType,
-      ...(parameters !== undefined ? { parameters } : {}),
-    });
+    const request = queryRequest(eventType, queryType, parameters);
     const frame = encodeFrame(request);
     const timer = AbortSignal.timeout(timeout);
     const combined = signal ? AbortSignal.any([signal, timer]) : timer;

@@ -1,12 +1,8 @@
-import {
-  DaemonUnavailableError,
-  eventSocketPath,
-  type EventTypeInfo,
-  isValidEventType,
-  type Message,
-  QueryType,
-  SocketNames,
-} from "../protocol/mod.ts";
+// Each protocol file on its own (see query_client.ts).
+import { DaemonUnavailableError } from "../protocol/errors.ts";
+import type { Message } from "../protocol/message.ts";
+import { eventSocketPath, isValidEventType, SocketNames } from "../protocol/socket_paths.ts";
+import { type EventTypeInfo, QueryType } from "../protocol/types.ts";
 import { QueryClient } from "./query_client.ts";
 import {
   closeQuietly,
@@ -512,6 +508,12 @@ function isAbsent(error: Error): boolean {
     cause instanceof Deno.errors.ConnectionRefused;
 }
 
+/** The parent directory of an absolute path, or `null` at the root. */
+function parentOf(path: string): string | null {
+  const parent = path.replace(/\/[^/]*$/, "");
+  return parent === path || parent === "" ? null : parent;
+}
+
 /**
  * Watches the socket directory (or, while it does not exist, its nearest
  * existing parent) for the daemon's sockets to appear: inotify, no timer.
@@ -536,24 +538,31 @@ class DirWatcher {
       try {
         return new DirWatcher(Deno.watchFs(dir, { recursive: false }), dir, socketDir);
       } catch (error) {
-        const parent = dir.replace(/\/[^/]*$/, "");
-        if (!(error instanceof Deno.errors.NotFound) || parent === dir || parent === "") {
-          return null;
-        }
+        const parent = parentOf(dir);
+        if (!(error instanceof Deno.errors.NotFound) || parent === null) return null;
         dir = parent;
       }
     }
   }
 
-  /** Whether the socket directory now exists while a parent is watched. */
+  /**
+   * Whether a directory nearer the socket directory than the watched one
+   * exists now (`mkdir -p` made several levels at once): watch that instead.
+   */
   stale(): boolean {
-    if (this.#dir === this.#target) return false;
-    try {
-      Deno.statSync(this.#target);
-      return true;
-    } catch {
-      return false;
+    for (
+      let dir: string | null = this.#target;
+      dir !== null && dir !== this.#dir;
+      dir = parentOf(dir)
+    ) {
+      try {
+        Deno.statSync(dir);
+        return true;
+      } catch {
+        // Not there yet: try its parent.
+      }
     }
+    return false;
   }
 
   /** Resolves when something in the watched directory changes. */

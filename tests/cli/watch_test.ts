@@ -241,3 +241,44 @@ Deno.test("watch ends at the first event after its reader closed the pipe, and o
   await hup.line();
   assert.equal(await hup.stop("SIGHUP"), 0);
 });
+
+Deno.test("watch loads neither the daemon nor the schema library (a bar runs one process per module)", async () => {
+  const main = new URL("../../main.ts", import.meta.url);
+  const info = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", main.pathname],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(info.code, 0, new TextDecoder().decode(info.stderr));
+  interface Dependency {
+    code?: { specifier: string };
+    isDynamic?: boolean;
+  }
+  const graph: {
+    modules: { specifier: string; dependencies?: Dependency[] }[];
+    redirects: Record<string, string>;
+  } = JSON.parse(new TextDecoder().decode(info.stdout));
+  const modules = new Map(graph.modules.map((m) => [m.specifier, m]));
+  const watch = new URL("../../cli/_watch.ts", import.meta.url).href;
+  // What runs for `main.ts watch`: static code imports (not type-only
+  // ones), and of the dynamic ones only the watch command itself.
+  const loaded = new Set<string>();
+  const visit = (specifier: string): void => {
+    const resolved = graph.redirects[specifier] ?? specifier;
+    if (loaded.has(resolved)) return;
+    loaded.add(resolved);
+    for (const dep of modules.get(resolved)?.dependencies ?? []) {
+      const target = dep.code?.specifier;
+      if (target === undefined) continue;
+      if (dep.isDynamic && target !== watch) continue;
+      visit(target);
+    }
+  };
+  visit(main.href);
+  assert.ok(loaded.has(watch), "main.ts does not reach cli/_watch.ts");
+  const heavy = [...loaded].filter((s) =>
+    s.startsWith("npm:") || /\/(daemon|publisher)\//.test(s) || /\/cli\/serve\.ts$/.test(s) ||
+    /\/protocol\/(mod|message_validator|message_builder|_schemas)\.ts$/.test(s)
+  );
+  assert.deepEqual(heavy, []);
+});

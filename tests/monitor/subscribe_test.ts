@@ -340,3 +340,34 @@ Deno.test("while the daemon is down a subscription waits for its sockets without
     (Deno as any).connect = connect;
   }
 });
+
+Deno.test("the monitor reads the daemon's frames as the protocol's parseMessage does, without its schema library", async () => {
+  const { parseRoutedMessage } = await import("../../monitor/_wire.ts");
+  const { parseMessage } = await import("../../protocol/mod.ts");
+  const enc = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v));
+  const bodies = [
+    enc({ ...custom("a", 1), message_id: "m", timestamp: "2026-11-25T11:40:00.123456", seq: 3 }),
+    enc(custom("a", 1)),
+    enc({ event_type: "", payload: { type: "x" } }),
+    enc({ event_type: "a", payload: [] }),
+    enc({ event_type: "a", payload: { type: "" } }),
+    enc({ event_type: "a", payload: { type: "x" }, timestamp: "yesterday" }),
+    enc({ event_type: "a", payload: { type: "x" }, seq: 0 }),
+    enc({ event_type: "a", payload: { type: "x" }, message_id: 7 }),
+    enc([1]),
+    new TextEncoder().encode("{nope"),
+    new Uint8Array([0xff, 0xfe]),
+  ];
+  for (const body of bodies) {
+    const ours = parseRoutedMessage(body);
+    const theirs = parseMessage(body);
+    assert.equal(ours.ok, theirs.ok, new TextDecoder().decode(body));
+    if (ours.ok && theirs.ok) {
+      assert.equal(ours.message.event_type, theirs.message.event_type);
+      assert.equal(typeof ours.message.message_id, "string");
+      assert.equal(typeof ours.message.timestamp, "string");
+    } else if (!ours.ok && !theirs.ok) {
+      assert.equal(ours.error.reason, theirs.error.reason, new TextDecoder().decode(body));
+    }
+  }
+});
