@@ -10,7 +10,8 @@ import type { FlowControl } from "./_flow_control.ts";
 import type { Logger } from "./_logger.ts";
 import type { Router } from "./_router.ts";
 import type { EventBroker } from "./_event_broker.ts";
-import { closeQuietly, listenUnix } from "../transport/mod.ts";
+import { closeQuietly } from "../transport/mod.ts";
+import { Listener } from "./_listener.ts";
 
 /** At shutdown, how long publishers still sending may go on, and what counts as idle. */
 const PUBLISHER_GRACE_MS = 250;
@@ -41,45 +42,24 @@ export interface CommandServerOptions {
  */
 export class CommandServer implements AsyncDisposable {
   #options: CommandServerOptions;
-  #listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr>;
-  #accepting: Promise<void>;
+  #listener: Listener;
   /** Publisher connections and when each last delivered bytes. */
   #publishers = new Map<Deno.UnixConn, number>();
-  #serving = new Set<Promise<void>>();
-  #closing = false;
-
-  /** The socket path. */
-  readonly path: string;
 
   /** Listens at once; throws when it cannot. */
   constructor(options: CommandServerOptions) {
     this.#options = options;
-    this.path = options.path;
-    this.#listener = listenUnix(options.path);
-    this.#accepting = this.#accept();
+    this.#listener = new Listener({ ...options, serve: (conn) => this.#serve(conn) });
+  }
+
+  /** The socket path. */
+  get path(): string {
+    return this.#listener.path;
   }
 
   /** Publishers connected now. */
   get publishers(): number {
     return this.#publishers.size;
-  }
-
-  async #accept(): Promise<void> {
-    try {
-      for await (const conn of this.#listener) {
-        this.#options.counters.connectionsAccepted++;
-        const serving = this.#serve(conn);
-        this.#serving.add(serving);
-        serving.finally(() => this.#serving.delete(serving));
-      }
-    } catch (error) {
-      if (!this.#closing) {
-        this.#options.logger.error("listener failed", {
-          socket: this.#options.path,
-          error: String(error),
-        });
-      }
-    }
   }
 
   async #serve(conn: Deno.UnixConn): Promise<void> {
@@ -116,7 +96,7 @@ export class CommandServer implements AsyncDisposable {
         logger.limited("warn", `frame_${error.code}`, "closing publisher connection", {
           reason: error.message,
         });
-      } else if (!this.#closing && !frames.idle) {
+      } else if (!this.#listener.closing && !frames.idle) {
         counters.bad("frame_truncated");
         logger.limited("warn", "frame_truncated", "publisher connection lost mid-frame", {
           error: String(error),
@@ -130,8 +110,7 @@ export class CommandServer implements AsyncDisposable {
 
   /** Stops accepting connections; those open go on. Idempotent. */
   stopAccepting(): void {
-    this.#closing = true;
-    closeQuietly(this.#listener);
+    this.#listener.close();
   }
 
   /**
@@ -156,7 +135,6 @@ export class CommandServer implements AsyncDisposable {
     this.stopAccepting();
     await this.#letPublishersFinish();
     for (const conn of this.#publishers.keys()) closeQuietly(conn);
-    await this.#accepting;
-    await Promise.allSettled(this.#serving);
+    await this.#listener.closed();
   }
 }

@@ -4,7 +4,8 @@ import { FlowControl } from "./_flow_control.ts";
 import { Logger } from "./_logger.ts";
 import type { RoutedBatch } from "./_router.ts";
 import { Subscriber, type SubscriberEnd } from "./_subscriber.ts";
-import { listenUnix } from "../transport/mod.ts";
+import { Listener } from "./_listener.ts";
+import { closeQuietly } from "../transport/mod.ts";
 
 /**
  * Options of {@linkcode EventBroker}.
@@ -54,7 +55,7 @@ export interface EventBrokerOptions {
 interface Channel {
   eventType: string | null;
   path: string;
-  listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr>;
+  listener: Listener;
   subscribers: Set<Subscriber>;
 }
 
@@ -97,7 +98,6 @@ export class EventBroker {
   #firehoseName: string;
   #nextId = 1;
   #closed = false;
-  #accepting: Promise<void>[] = [];
 
   /**
    * Creates the broker; no socket is opened until asked.
@@ -246,35 +246,32 @@ export class EventBroker {
   }
 
   #open(eventType: string | null, path: string): Channel {
-    const listener = listenUnix(path);
-    const channel: Channel = { eventType, path, listener, subscribers: new Set() };
-    this.#accepting.push(this.#accept(channel));
+    const subscribers = new Set<Subscriber>();
+    const channel: Channel = {
+      eventType,
+      path,
+      subscribers,
+      listener: new Listener({
+        path,
+        counters: this.#counters,
+        logger: this.#logger,
+        serve: (conn) => this.#subscribe(channel, conn),
+      }),
+    };
     return channel;
   }
 
-  async #accept(channel: Channel): Promise<void> {
-    try {
-      for await (const conn of channel.listener) {
-        if (this.#closed) {
-          conn.close();
-          break;
-        }
-        this.#counters.connectionsAccepted++;
-        const sub = new Subscriber(
-          this.#nextId++,
-          channel.eventType ?? "*",
-          conn,
-          this.#flow,
-          (s, reason, error) => this.#onEnd(channel, s, reason, error),
-        );
-        channel.subscribers.add(sub);
-        this.#logger.debug("subscriber connected", { channel: sub.channel, id: sub.id });
-      }
-    } catch (error) {
-      if (!this.#closed) {
-        this.#logger.error("event socket failed", { path: channel.path, error: String(error) });
-      }
-    }
+  #subscribe(channel: Channel, conn: Deno.UnixConn): void {
+    if (this.#closed) return closeQuietly(conn);
+    const sub = new Subscriber(
+      this.#nextId++,
+      channel.eventType ?? "*",
+      conn,
+      this.#flow,
+      (s, reason, error) => this.#onEnd(channel, s, reason, error),
+    );
+    channel.subscribers.add(sub);
+    this.#logger.debug("subscriber connected", { channel: sub.channel, id: sub.id });
   }
 
   #onEnd(channel: Channel, sub: Subscriber, reason: SubscriberEnd, error?: unknown): void {
@@ -418,14 +415,8 @@ export class EventBroker {
     if (this.#closed) return;
     this.#closed = true;
     const channels = [...this.#channels.values(), ...this.#firehose ? [this.#firehose] : []];
-    for (const channel of channels) {
-      try {
-        channel.listener.close();
-      } catch {
-        // already closed
-      }
-    }
-    await Promise.allSettled(this.#accepting);
+    for (const channel of channels) channel.listener.close();
+    await Promise.all(channels.map((channel) => channel.listener.closed()));
     const subs = channels.flatMap((c) => [...c.subscribers]);
     if (drainMs > 0 && subs.length > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined;

@@ -15,7 +15,8 @@ import type { Counters } from "./_counters.ts";
 import type { Logger } from "./_logger.ts";
 import { answerQuery, type QueryContext, QueryParameterError } from "./_query_handler.ts";
 import { concat } from "./_router.ts";
-import { closeQuietly, listenUnix, writeAll } from "../transport/mod.ts";
+import { closeQuietly, writeAll } from "../transport/mod.ts";
+import { Listener } from "./_listener.ts";
 
 const READ_BYTES = 16 * 1024;
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -39,41 +40,23 @@ export interface QueryServerOptions {
 /** Listens on `query.sock` and answers every client. Disposing closes them all. */
 export class QueryServer implements AsyncDisposable {
   #options: QueryServerOptions;
-  #listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr>;
-  #accepting: Promise<void>;
+  #listener: Listener;
   #clients = new Set<Deno.UnixConn>();
-  #closing = false;
-
-  /** The socket path. */
-  readonly path: string;
 
   /** Listens at once; throws when it cannot. */
   constructor(options: QueryServerOptions) {
     this.#options = options;
-    this.path = options.path;
-    this.#listener = listenUnix(options.path);
-    this.#accepting = this.#accept();
+    this.#listener = new Listener({ ...options, serve: (conn) => this.#serve(conn) });
+  }
+
+  /** The socket path. */
+  get path(): string {
+    return this.#listener.path;
   }
 
   /** Clients connected now. */
   get clients(): number {
     return this.#clients.size;
-  }
-
-  async #accept(): Promise<void> {
-    try {
-      for await (const conn of this.#listener) {
-        this.#options.counters.connectionsAccepted++;
-        this.#serve(conn);
-      }
-    } catch (error) {
-      if (!this.#closing) {
-        this.#options.logger.error("listener failed", {
-          socket: this.#options.path,
-          error: String(error),
-        });
-      }
-    }
   }
 
   async #serve(conn: Deno.UnixConn): Promise<void> {
@@ -169,15 +152,14 @@ export class QueryServer implements AsyncDisposable {
 
   /** Stops accepting connections; those open go on. Idempotent. */
   stopAccepting(): void {
-    this.#closing = true;
-    closeQuietly(this.#listener);
+    this.#listener.close();
   }
 
   /** Stops accepting and closes every client connection. */
   async [Symbol.asyncDispose](): Promise<void> {
     this.stopAccepting();
     for (const conn of this.#clients) closeQuietly(conn);
-    await this.#accepting;
+    await this.#listener.closed();
   }
 }
 

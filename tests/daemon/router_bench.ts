@@ -8,23 +8,14 @@
  *
  * @module
  */
-import { Counters } from "../../daemon/_counters.ts";
-import { Logger } from "../../daemon/_logger.ts";
-import { Router } from "../../daemon/_router.ts";
-import { DaemonState } from "../../daemon/_state.ts";
-import { MemoryStore } from "../../daemon/store.ts";
+import type { Router } from "../../daemon/_router.ts";
+import { routerHarness } from "./_router_harness.ts";
 
 const encoder = new TextEncoder();
 const PER_READ = 256;
 
 function routerOn(types: number): { router: Router; bodies: Uint8Array[] } {
-  const state = new DaemonState({ store: new MemoryStore(), staleAfter: Infinity });
-  const router = new Router({
-    maxMessageSize: 1024 * 1024,
-    ledger: state,
-    counters: new Counters(),
-    logger: new Logger("warn", "text", () => {}),
-  });
+  const { router } = routerHarness({ logLevel: "error" });
   const bodies = Array.from({ length: PER_READ }, (_, i) =>
     encoder.encode(JSON.stringify({
       message_id: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`,

@@ -1,57 +1,14 @@
 import assert from "node:assert/strict";
-import { Counters } from "../../daemon/_counters.ts";
-import { Logger } from "../../daemon/_logger.ts";
-import { MAX_NESTING_DEPTH, type Refusal, type RoutedBatch, Router } from "../../daemon/_router.ts";
-import { DaemonState } from "../../daemon/_state.ts";
-import { MemoryStore } from "../../daemon/store.ts";
+import { MAX_NESTING_DEPTH, type RoutedBatch } from "../../daemon/_router.ts";
 import { isValidEventType, validateMessage } from "../../protocol/mod.ts";
+import { Prng } from "../protocol/_prng.ts";
+import { frameBodies, routerHarness } from "./_router_harness.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-interface Harness extends Disposable {
-  router: Router;
-  counters: Counters;
-  state: DaemonState;
-  logs: string[];
-}
-
-function harness(
-  options: { maxMessageSize?: number; strictPayloads?: boolean; maxTypes?: number } = {},
-): Harness {
-  const counters = new Counters();
-  const logs: string[] = [];
-  const state = new DaemonState({ store: new MemoryStore(), staleAfter: Infinity });
-  const admitted = new Set<string>();
-  const router = new Router({
-    maxMessageSize: options.maxMessageSize ?? 1024 * 1024,
-    strictPayloads: options.strictPayloads ?? false,
-    ledger: state,
-    counters,
-    logger: new Logger("debug", "text", (line) => logs.push(line)),
-    admit: (eventType): Refusal | null => {
-      if (admitted.size >= (options.maxTypes ?? Infinity)) {
-        return { reason: "too_many_event_types", message: "too many", fields: {} };
-      }
-      admitted.add(eventType);
-      return null;
-    },
-  });
-  return { router, counters, state, logs, [Symbol.dispose]: () => state.close() };
-}
-
-/** Splits a batch back into frame bodies, checking each length prefix. */
-function bodies(bytes: Uint8Array): string[] {
-  const out: string[] = [];
-  let offset = 0;
-  while (offset < bytes.byteLength) {
-    const length = new DataView(bytes.buffer, bytes.byteOffset + offset).getUint32(0);
-    assert.ok(offset + 4 + length <= bytes.byteLength, "length prefix past the end");
-    out.push(decoder.decode(bytes.subarray(offset + 4, offset + 4 + length)));
-    offset += 4 + length;
-  }
-  return out;
-}
+const harness = routerHarness;
+const bodies = frameBodies;
 
 function message(eventType: string, extra: Record<string, unknown> = {}): string {
   return JSON.stringify({
@@ -152,16 +109,6 @@ Deno.test("Router numbers a stale operation's synthesized message after the type
   assert.ok(h.logs.some((line) => line.startsWith("WARN operation marked stale")));
 });
 
-/** A small, seeded PRNG (mulberry32), so a failure can be replayed. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const SEEDS = ["t", "a.b", "x", "../x", "", "é"];
 const PIECES = [
   '"',
@@ -224,7 +171,8 @@ function expected(body: Uint8Array, maxMessageSize: number): "route" | "reject" 
 
 Deno.test("Router, fuzzed: every body is routed or counted once, routed bytes are the sender's plus seq, seq has no gap", () => {
   const seed = Number(Deno.env.get("ROUTER_FUZZ_SEED") ?? Date.now() % 1_000_000);
-  const random = prng(seed);
+  const prng = new Prng(seed);
+  const random = () => prng.next();
   using h = harness();
   const lastSeq = new Map<string, number>();
   const n = 5000;

@@ -17,38 +17,20 @@ import {
   until,
 } from "../_helpers.ts";
 import { sleep } from "../../transport/mod.ts";
+import { Prng as BasePrng } from "../protocol/_prng.ts";
 import { type ChildDaemon, daemonArgs as harnessArgs, spawnDaemon as spawn } from "../_daemon.ts";
 
 export { sleep };
 
 export { counters, type Obj, progress, type Running, startDaemon, until };
 
-/** A small seeded PRNG (mulberry32): same seed, same sequence. */
-export class Prng {
-  #state: number;
-  constructor(seed: number) {
-    this.#state = seed >>> 0;
-  }
-  /** A float in [0, 1). */
-  next(): number {
-    let t = (this.#state = (this.#state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  /** An integer in [0, n). */
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
+/** The seeded PRNG of the fuzz tests (mulberry32), with random bytes too. */
+export class Prng extends BasePrng {
   /** `n` random bytes. */
   bytes(n: number): Uint8Array<ArrayBuffer> {
     const out = new Uint8Array(n);
     for (let i = 0; i < n; i++) out[i] = this.int(256);
     return out;
-  }
-  /** One element of `items`. */
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)]!;
   }
 }
 
