@@ -2,7 +2,8 @@
  * Micro-benchmarks of the router's per-message checks (`deno bench
  * --allow-read tests/protocol/`): the regex timestamp check against the
  * hand-written one, the zod envelope schema against the written-out check,
- * and decoding a body per message against once per read.
+ * decoding a body per message against once per read, and `JSON.parse`
+ * against a plain byte loop (the floor for a byte-level scanner in JS).
  *
  * @module
  */
@@ -12,6 +13,7 @@ import { checkIsoTimestamp } from "../../protocol/_timestamp.ts";
 import { envelopeIssue } from "../../protocol/_envelope.ts";
 import { messageSchema } from "../../protocol/_schemas.ts";
 import { validateMessage } from "../../protocol/message_validator.ts";
+import { BodyTexts } from "../../protocol/_body_text.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -84,8 +86,17 @@ Deno.bench("parse: JSON.parse of a slice of one decode per read", { group: "pars
   }
   b.end();
 });
-Deno.bench("parse: decode one 64 KiB read (per 256 messages)", { group: "decode" }, () => {
+Deno.bench("decode: fatal decode of one 64 KiB read", { group: "decode", baseline: true }, () => {
   sink += decoder.decode(chunk).length;
+});
+const bodyTexts = new BodyTexts();
+Deno.bench("decode: BodyTexts.decode of one read (256 bodies, lenient + check)", {
+  group: "decode",
+}, () => {
+  sink += bodyTexts.decode(bodies).length;
+});
+Deno.bench("decode: fatal decode of each of 256 bodies", { group: "decode" }, () => {
+  for (const body of bodies) sink += decoder.decode(body).length;
 });
 
 globalThis.addEventListener("unload", () => {
