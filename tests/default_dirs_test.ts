@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { defaultSocketDir, defaultStateDir } from "../protocol/socket_paths.ts";
 import { REAL_DIRS_VAR, TEST_ROOT_VAR } from "../scripts/test.ts";
+import { resolveSocketDir } from "../transport/mod.ts";
 import { counters, startDaemon, withTmpDir } from "./_helpers.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -41,7 +42,8 @@ Deno.test("the suite runs on a temp HOME and temp XDG dirs, not the user's", asy
       "XDG_* at a temp dir (a bare 'deno test' would talk to the daemon on your default directories)",
   );
   const env = (name: string) => Deno.env.get(name);
-  const resolved = [defaultSocketDir(env), defaultStateDir(env)];
+  // What the daemon and every client resolve when given no directory.
+  const resolved = [defaultSocketDir(env), defaultStateDir(env), resolveSocketDir()];
   for (const dir of resolved) assert.ok(inside(dir, root), `${dir} is not inside ${root}`);
   for (const name of ["HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR"]) {
     assert.ok(inside(Deno.env.get(name) ?? "", root), `${name} is not inside ${root}`);
