@@ -2,7 +2,7 @@
  * `deno task install-cli`: puts a `dotfiles-daemon` command on PATH that runs
  * this clone's `main.ts` with the same permission flags as `deno task cli`
  * ({@linkcode CLI_PERMISSION_FLAGS}). Nothing is downloaded or compiled: it
- * writes a three-line shell script to `~/.local/bin/dotfiles-daemon` that
+ * writes a small shell script to `~/.local/bin/dotfiles-daemon` that
  * starts the Deno that ran the task by its absolute path, so it works for a
  * user whose only Deno came from `npx -y deno@2.9.6` (no `deno` on PATH),
  * and it follows the clone (`git pull` updates the command).
