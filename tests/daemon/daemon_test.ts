@@ -249,19 +249,11 @@ Deno.test("DotfilesDaemon removes leftover socket files once it holds the lock",
     await Deno.rename(`${path}.keep`, path);
   }
   assert.ok((await Deno.lstat(leftover)).isSocket);
-  const logs: string[] = [];
-  const daemon = new DotfilesDaemon({
-    socketDir: dir,
-    persist: false,
-    logLevel: "info",
-    logSink: (l) => logs.push(l),
-  });
-  await daemon.start();
+  await using d = await startDaemon({ socketDir: dir, logLevel: "info" });
   await assert.rejects(Deno.lstat(leftover), Deno.errors.NotFound);
   using pub = await RawClient.connect(`${dir}/command.sock`);
   await pub.send(progress("x", 1));
-  assert.ok(logs.some((l) => l.includes("removed leftover sockets")));
-  await daemon.stop();
+  assert.ok(d.logs.some((l) => l.includes("removed leftover sockets")));
 });
 
 Deno.test("DotfilesDaemon replaces a seq the sender put in and keeps frames within the size limit", async () => {
@@ -294,15 +286,15 @@ Deno.test("DotfilesDaemon stop routes what publishers already wrote, and a resta
     stateDir: `${tmp.path}/st`,
     logLevel: "error" as const,
   };
-  const first = new DotfilesDaemon(options);
-  await first.start();
   {
-    using pub = await RawClient.connect(`${tmp.path}/s/command.sock`);
-    await pub.send(...Array.from({ length: 3000 }, (_, i) => progress("burst", i)));
+    await using first = await startDaemon({ ...options, persist: true });
+    {
+      using pub = await RawClient.connect(`${tmp.path}/s/command.sock`);
+      await pub.send(...Array.from({ length: 3000 }, (_, i) => progress("burst", i)));
+    }
+    await first.daemon.stop();
   }
-  await first.stop();
-  const second = new DotfilesDaemon(options);
-  await second.start();
+  await using second = await startDaemon({ ...options, persist: true });
   // The known type's socket is back before any new event.
   assert.ok((await Deno.lstat(`${tmp.path}/s/burst_events.sock`)).isSocket);
   {
@@ -312,11 +304,10 @@ Deno.test("DotfilesDaemon stop routes what publishers already wrote, and a resta
     assert.equal(result.last_seq, 3000);
     using pub = await RawClient.connect(`${tmp.path}/s/command.sock`);
     using sub = await RawClient.connect(`${tmp.path}/s/burst_events.sock`);
-    await until(() => second.subscriberCount("burst") === 1, "subscriber");
+    await until(() => second.daemon.subscriberCount("burst") === 1, "subscriber");
     await pub.send(progress("burst", 3000));
     assert.equal((await sub.read())?.seq, 3001);
   }
-  await second.stop();
 });
 
 Deno.test("DotfilesDaemon that fails to start releases what it took, last first, and a new one starts on the dir", async () => {

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
-import { DotfilesDaemon } from "../../daemon/mod.ts";
 import { getEventHistory } from "../../monitor/mod.ts";
 import { DaemonPublisher } from "../../publisher/mod.ts";
-import { until, withTmpDir } from "../_helpers.ts";
+import { startDaemon, until, withTmpDir } from "../_helpers.ts";
 
 Deno.test("DaemonPublisher delivers 10k messages to a live daemon in order, across a restart", async () => {
   await using sockets = await withTmpDir();
@@ -13,8 +12,7 @@ Deno.test("DaemonPublisher delivers 10k messages to a live daemon in order, acro
     logLevel: "error" as const,
     historyLimit: 20_000,
   };
-  let daemon = new DotfilesDaemon(options);
-  await daemon.start();
+  const first = await startDaemon({ ...options, persist: true });
   const warnings: string[] = [];
   await using publisher = new DaemonPublisher({
     socketDir: sockets.path,
@@ -32,10 +30,8 @@ Deno.test("DaemonPublisher delivers 10k messages to a live daemon in order, acro
     (await getEventHistory("bulk", { socketDir: sockets.path, limit: 1 })).last_seq;
   await until(async () => await lastSeq() >= 10_000, "10k messages routed");
   assert.equal(await lastSeq(), 10_000);
-  await daemon.stop();
-  await daemon.finished;
-  daemon = new DotfilesDaemon(options);
-  await daemon.start();
+  await first[Symbol.asyncDispose]();
+  await using _second = await startDaemon({ ...options, persist: true });
   await using again = new DaemonPublisher({ socketDir: sockets.path, onWarning: () => {} });
   assert.equal(
     await again.publish({ event_type: "bulk", payload: { type: "custom", n: 10_000 } }),
@@ -57,5 +53,4 @@ Deno.test("DaemonPublisher delivers 10k messages to a live daemon in order, acro
     Array.from({ length: 10_001 }, (_, i) => i),
   );
   assert.deepEqual(warnings, []);
-  await daemon.stop();
 });
