@@ -36,6 +36,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   watch: async () => (await import("./_watch.ts")).watchCommand,
   query: async () => (await import("./_query.ts")).queryCommand,
   status: async () => (await import("./_query.ts")).statusCommand,
+  bridge: async () => (await import("./_bridge.ts")).bridgeCommand,
 };
 
 const NAMES: readonly string[] = [...Object.keys(COMMANDS), "help"];

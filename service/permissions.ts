@@ -224,6 +224,85 @@ export function defaultDaemonPermissionFlags(env: EnvGetter): string[] {
   return daemonPermissionFlags(dirs);
 }
 
+/** What the bridge's permission flags are built from. */
+export interface BridgeDirs {
+  /** Absolute socket directory of the local daemon. */
+  socketDir: string;
+  /** Absolute state directory of the bridge (its resume file). */
+  stateDir: string;
+  /**
+   * The broker's `host:port`, as a Deno net permission names it (an IPv6
+   * address in brackets): `127.0.0.1:4222`, `nas.lan:1883`, `[::1]:4222`.
+   */
+  broker: string;
+  /** An absolute `NATS_CREDS` file to read, if any. */
+  credsFile?: string;
+}
+
+/**
+ * Every environment variable the bridge reads: the directories' and the
+ * credentials' (`NATS_USER`, `NATS_PASSWORD`, `NATS_CREDS`, `MQTT_USERNAME`,
+ * `MQTT_PASSWORD`). Nothing else.
+ */
+export const BRIDGE_ENV_VARS: readonly string[] = Object.freeze([
+  ...DAEMON_ENV_VARS,
+  "NATS_USER",
+  "NATS_PASSWORD",
+  "NATS_CREDS",
+  "MQTT_USERNAME",
+  "MQTT_PASSWORD",
+]);
+
+/** The sockets of the local daemon the bridge uses (Deno scopes Unix sockets by exact path). */
+export const BRIDGE_SOCKETS: readonly string[] = Object.freeze([
+  "command.sock",
+  "query.sock",
+  "events.sock",
+]);
+
+/**
+ * The permission flags of `dotfiles-daemon bridge`: net to the broker's
+ * `host:port` and the daemon's three sockets only, read on the socket and
+ * state directories (and the creds file), write on those three sockets and
+ * the state directory only, env for {@linkcode BRIDGE_ENV_VARS},
+ * `sys=hostname` for the default `--host`, no run, ffi or other sys.
+ *
+ * @param dirs The directories and the broker.
+ * @returns The flags, one per element.
+ * @throws {TypeError} When a directory is relative or holds a comma or white
+ * space, or the broker is not `host:port`.
+ *
+ * @example
+ * ```ts
+ * import { bridgePermissionFlags } from "./permissions.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const flags = bridgePermissionFlags({ socketDir: "/s", stateDir: "/b", broker: "127.0.0.1:4222" });
+ * assert.ok(flags.includes("--allow-net=127.0.0.1:4222,unix:/s/command.sock,unix:/s/query.sock,unix:/s/events.sock"));
+ * assert.ok(flags.includes("--allow-write=/s/command.sock,/s/query.sock,/s/events.sock,/b"));
+ * ```
+ */
+export function bridgePermissionFlags(dirs: BridgeDirs): string[] {
+  const socketDir = checkDir("socketDir", dirs.socketDir);
+  const stateDir = checkDir("stateDir", dirs.stateDir);
+  if (!/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/.test(dirs.broker)) {
+    throw new TypeError(
+      `Cannot build permission flags: 'broker' must be HOST:PORT, received '${dirs.broker}'`,
+    );
+  }
+  const sockets = BRIDGE_SOCKETS.map((name) => `${socketDir === "/" ? "" : socketDir}/${name}`);
+  const read = [socketDir, stateDir];
+  if (dirs.credsFile !== undefined) read.push(checkDir("credsFile", dirs.credsFile));
+  return [
+    `--allow-net=${[dirs.broker, ...sockets.map((s) => `unix:${s}`)].join(",")}`,
+    `--allow-read=${read.join(",")}`,
+    `--allow-write=${[...sockets, stateDir].join(",")}`,
+    `--allow-env=${BRIDGE_ENV_VARS.join(",")}`,
+    "--allow-sys=hostname",
+    "--no-prompt",
+  ];
+}
+
 if (import.meta.main) {
   try {
     // deno-lint-ignore no-console
