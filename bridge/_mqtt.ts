@@ -8,7 +8,7 @@
  */
 
 import "./_node_env.ts";
-import { connectAsync, type IClientOptions, type MqttClient } from "mqtt";
+import { connect, type IClientOptions, type MqttClient } from "mqtt";
 import type { Message } from "../protocol/mod.ts";
 import {
   haConfigTopic,
@@ -69,19 +69,44 @@ export async function openMqttLink(config: LinkConfig): Promise<BrokerLink> {
     options.username = username;
     options.password = env("MQTT_PASSWORD") ?? "";
   }
-  let client: MqttClient;
-  try {
-    client = await connectAsync(url.href, options);
-  } catch (err) {
-    throw classify(err, url);
-  }
+  // The handlers go on before the CONNACK: a persistent session delivers
+  // its queued messages right after it, and any that met the library's
+  // default handler would be acknowledged and lost.
+  const client = connect(url.href, options);
   const link = new MqttLink(client, config);
   try {
-    await client.publishAsync(status, "online", { qos: 1, retain: true });
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => reject(new BrokerError("unreachable", "Aborted"));
+      config.signal.addEventListener("abort", onAbort, { once: true });
+      const done = (): void => {
+        config.signal.removeEventListener("abort", onAbort);
+        client.off("connect", onConnect);
+        client.off("error", onError);
+        client.off("close", onClose);
+      };
+      const onConnect = (): void => {
+        done();
+        resolve();
+      };
+      const onError = (err: Error): void => {
+        done();
+        reject(err);
+      };
+      const onClose = (): void => {
+        done();
+        reject(new Error("connection closed before the broker answered"));
+      };
+      client.on("connect", onConnect);
+      client.on("error", onError);
+      client.on("close", onClose);
+    });
   } catch (err) {
     await link.close();
     throw classify(err, url);
   }
+  // Not awaited: a persistent session may deliver queued messages first, and
+  // their PUBACKs (held until imported) come before this one's.
+  client.publishAsync(status, "online", { qos: 1, retain: true }).catch(() => {});
   return link;
 }
 
@@ -185,7 +210,12 @@ class MqttLink implements BrokerLink {
   }
 
   async *incoming(): AsyncGenerator<Incoming, void, undefined> {
-    await this.#client.subscribeAsync("dotfiles/+/+", { qos: 1 });
+    // Not awaited, for the same reason as `online` above; a refused
+    // subscription ends the connection.
+    this.#client.subscribeAsync("dotfiles/+/+", { qos: 1 }).catch((err) => {
+      this.#lastError = err instanceof Error ? err : new Error(String(err));
+      this.#client.end(true);
+    });
     while (!this.#ended) {
       const next = this.#waiting.shift();
       if (next === undefined) {

@@ -19,6 +19,7 @@ import {
 } from "../protocol/mod.ts";
 import { getEventHistory, listEventTypes, subscribeAll } from "../monitor/mod.ts";
 import { DaemonPublisher } from "../publisher/mod.ts";
+import { isPermissionError, sleep } from "../transport/mod.ts";
 import { type BrokerUrl, parseBrokerUrl } from "./broker_url.ts";
 import { bridgeHostName, HOST_REGEXP, resumeFileName } from "./naming.ts";
 import { BridgeLog, stderrSink } from "./_log.ts";
@@ -178,19 +179,9 @@ function waiter(): { promise: Promise<void>; resolve: () => void } {
   return { promise, resolve };
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
+/** Waits, or less when the signal aborts (never rejects). */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return sleep(ms, signal).catch(() => {});
 }
 
 /**
@@ -226,6 +217,8 @@ export class Bridge {
   #state: ResumeState = emptyResume();
   /** Local types that this bridge (or an earlier run) created by importing. */
   #importedTypes = new Set<string>();
+  /** Per imported local type, the timestamp (ms) of the last message imported. */
+  #lastImportedAt = new Map<string, number>();
   #saveTimer: ReturnType<typeof setTimeout> | undefined;
   #saving: Promise<void> = Promise.resolve();
   #dirty = false;
@@ -377,10 +370,7 @@ export class Bridge {
           signal,
         });
       } catch (err) {
-        if (
-          err instanceof Deno.errors.NotCapable || err instanceof Deno.errors.PermissionDenied ||
-          (err instanceof BrokerError && err.kind === "permission")
-        ) {
+        if (isPermissionError(err) || (err instanceof BrokerError && err.kind === "permission")) {
           throw err;
         }
         if (signal.aborted) break;
@@ -399,7 +389,7 @@ export class Bridge {
           lastFailure = line;
           lastFailureLoggedAt = now;
         }
-        await sleep(delay, signal);
+        await pause(delay, signal);
         delay = Math.min(delay * 2, this.#maxBackoff);
         continue;
       }
@@ -491,7 +481,7 @@ export class Bridge {
       while (!signal.aborted) {
         const since = await this.#since(queued, signal);
         if (since === null) {
-          await sleep(1000, signal);
+          await pause(1000, signal);
           continue;
         }
         const subscription = subscribeAll({ socketDir: this.#socketDir, since, signal });
@@ -563,9 +553,7 @@ export class Bridge {
     try {
       types = await listEventTypes({ socketDir: this.#socketDir, signal });
     } catch (err) {
-      if (err instanceof Deno.errors.NotCapable || err instanceof Deno.errors.PermissionDenied) {
-        throw err;
-      }
+      if (isPermissionError(err)) throw err;
       this.#log.limited(
         "daemon-down",
         `Local daemon at ${this.#socketDir} unreachable (${errorText(err)}); waiting for it`,
@@ -610,7 +598,12 @@ export class Bridge {
       return false;
     }
     const types = this.#state.imported[host] ??= {};
-    const origin = (history.events.at(-1) as { origin?: { seq?: unknown } } | undefined)?.origin;
+    const last = history.events.at(-1) as
+      | { origin?: { seq?: unknown }; timestamp?: unknown }
+      | undefined;
+    const at = typeof last?.timestamp === "string" ? Date.parse(last.timestamp) : Number.NaN;
+    if (!Number.isNaN(at)) this.#lastImportedAt.set(local, at);
+    const origin = last?.origin;
     const seq = origin?.seq;
     if (typeof seq === "number" && Number.isSafeInteger(seq) && seq > (types[type] ?? 0)) {
       types[type] = seq;
@@ -693,10 +686,15 @@ export class Bridge {
       await this.#reconcile(localType);
     }
     const seen = this.#state.imported[incoming.host]?.[incoming.eventType] ?? 0;
+    const sentAt = Date.parse(envelope.timestamp);
     if (originSeq !== null && originSeq <= seen) {
-      if (originSeq === 1 && seen > 1) {
+      // A seq already imported is a redelivery, unless the message is newer
+      // than the last one imported: then the other host's daemon lost its
+      // state and numbers from 1 again.
+      const last = this.#lastImportedAt.get(localType);
+      if (last !== undefined && sentAt > last) {
         this.#log.info(
-          `Host '${incoming.host}' restarted '${incoming.eventType}' at seq 1 (was ${seen}): its state was reset`,
+          `Host '${incoming.host}' numbers '${incoming.eventType}' from ${originSeq} again (was at ${seen}): its daemon lost its state`,
         );
       } else {
         this.#counters.duplicates++;
@@ -739,10 +737,11 @@ export class Bridge {
     while (!(await publisher.publish(local))) {
       if (signal.aborted) return false;
       // The local daemon is down: hold this message (the broker keeps the rest).
-      await sleep(delay, signal);
+      await pause(delay, signal);
       delay = Math.min(delay * 2, 5000);
     }
     this.#counters.imported++;
+    if (!Number.isNaN(sentAt)) this.#lastImportedAt.set(localType, sentAt);
     if (originSeq !== null) this.#markImported(incoming, originSeq);
     this.#advanceStream(incoming);
     return true;
