@@ -104,6 +104,8 @@ export async function openMqttLink(config: LinkConfig): Promise<BrokerLink> {
     await link.close();
     throw classify(err, url);
   }
+  // Small QoS 1 packets and their acknowledgements must not wait for Nagle.
+  (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
   // Not awaited: a persistent session may deliver queued messages first, and
   // their PUBACKs (held until imported) come before this one's.
   client.publishAsync(status, "online", { qos: 1, retain: true }).catch(() => {});
@@ -212,7 +214,12 @@ class MqttLink implements BrokerLink {
   async *incoming(): AsyncGenerator<Incoming, void, undefined> {
     // Not awaited, for the same reason as `online` above; a refused
     // subscription ends the connection.
-    this.#client.subscribeAsync("dotfiles/+/+", { qos: 1 }).catch((err) => {
+    this.#client.subscribeAsync("dotfiles/+/+", { qos: 1 }).then(() => {
+      this.#config.log.once(
+        "mqtt-subscribed",
+        "Importing from dotfiles/+/+ (QoS 1, persistent session: kept by the broker while this bridge is away)",
+      );
+    }, (err) => {
       this.#lastError = err instanceof Error ? err : new Error(String(err));
       this.#client.end(true);
     });

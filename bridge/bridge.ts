@@ -432,10 +432,13 @@ export class Bridge {
     return reason;
   }
 
+  /** Whether a local type is forwarded (the message may still be an import). */
+  #forwarded(type: string): boolean {
+    return (this.#types === null || this.#types.has(type)) && !this.#importedTypes.has(type);
+  }
+
   #exportable(message: Message): boolean {
-    const type = message.event_type;
-    if (this.#types !== null && !this.#types.has(type)) return false;
-    if (this.#importedTypes.has(type)) return false;
+    if (!this.#forwarded(message.event_type)) return false;
     // Imported by any bridge on this machine (this one, or one to another broker).
     return !Object.hasOwn(message, "origin");
   }
@@ -485,7 +488,20 @@ export class Bridge {
           continue;
         }
         const subscription = subscribeAll({ socketDir: this.#socketDir, since, signal });
+        let restart = false;
         for await (const event of subscription.events()) {
+          if (event.type === "connected") {
+            // A type created between our look at the daemon and the
+            // subscription's own starts at its current seq there: start
+            // over with it from 0, so its first messages are not skipped.
+            const late = Object.entries(subscription.lastSeqs)
+              .filter(([type, seq]) => !(type in since) && seq > 0 && this.#forwarded(type));
+            if (late.length > 0) {
+              for (const [type] of late) queued.set(type, 0);
+              restart = true;
+              break;
+            }
+          }
           if (event.type === "message") {
             const message = event.message;
             if (typeof message.seq !== "number") continue;
@@ -521,6 +537,7 @@ export class Bridge {
           }
         }
         if (signal.aborted) return;
+        if (restart) continue;
         // The broker is slower than the daemon: let go of the firehose (so the
         // daemon never waits for us) and catch up from history once drained.
         this.#counters.fellBehind++;
@@ -564,9 +581,7 @@ export class Bridge {
     for (const info of types.event_types) {
       const type = info.event_type;
       if (type in since) continue;
-      const forwarded = (this.#types === null || this.#types.has(type)) &&
-        !this.#importedTypes.has(type);
-      since[type] = forwarded ? 0 : info.last_seq;
+      since[type] = this.#forwarded(type) ? 0 : info.last_seq;
     }
     return since;
   }
@@ -701,6 +716,16 @@ export class Bridge {
         this.#advanceStream(incoming);
         return true;
       }
+    }
+    if (originSeq !== null && seen > 0 && originSeq > seen + 1) {
+      const count = originSeq - seen - 1;
+      this.#counters.missed += count;
+      this.#log.limited(
+        `import-gap:${localType}`,
+        `Missed ${count} message(s) of host '${incoming.host}' type '${incoming.eventType}' ` +
+          `(seq ${seen + 1} to ${originSeq - 1}): the broker did not deliver them ` +
+          `(mosquitto: raise max_queued_messages; ${this.#counters.missed} missed in all)`,
+      );
     }
     if (!isValidEventType(localType)) {
       this.#refuse(

@@ -146,6 +146,9 @@ export class Broker implements AsyncDisposable {
         `listener ${broker.port} 127.0.0.1`,
         "allow_anonymous true",
         "persistence true",
+        // mosquitto drops QoS 1 messages beyond 1000 queued per client by default.
+        "max_queued_messages 1000000",
+        "set_tcp_nodelay true",
         `persistence_location ${dir}/`,
         "log_dest stderr",
         "",

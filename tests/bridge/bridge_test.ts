@@ -304,7 +304,7 @@ Deno.test({
     b.start(broker.url);
     a.start(broker.url, ["--import", "--homeassistant"]);
     await until(() => a.bridge!.text.includes("Connected"), "A connected", 10_000);
-    await until(() => b.bridge!.text.includes("Connected"), "B connected", 10_000);
+    await until(() => b.bridge!.text.includes("Importing from"), "B subscribed", 10_000);
     const op = "op-9";
     const backup: Message[] = [
       {
@@ -395,7 +395,7 @@ Deno.test({
     await using b = await host("hostb");
     b.start(broker.url);
     a.start(broker.url);
-    await until(() => b.bridge!.text.includes("Connected"), "B connected", 10_000);
+    await until(() => b.bridge!.text.includes("Importing from"), "B subscribed", 10_000);
     const sent: Message[] = [];
     const send = async (n: number, gap = 0): Promise<void> => {
       const batch = Array.from(
