@@ -316,7 +316,11 @@ export class Bridge {
     }
     await using publisher = new DaemonPublisher({
       socketDir: this.#socketDir,
-      onWarning: (text) => this.#log.limited("local-publish", `Local daemon: ${text}`),
+      onWarning: (text) =>
+        this.#log.limited(
+          "local-publish",
+          `Local daemon: ${text.split("; ")[0]}; holding imported messages until it is back`,
+        ),
     });
     const what = [
       `forwarding ${this.#types === null ? "every type" : [...this.#types].join(",")}`,
