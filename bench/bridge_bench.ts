@@ -73,7 +73,19 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-async function runBroker(kind: "nats" | "mqtt"): Promise<BridgeRow[]> {
+/** Message counts of one bridge run. */
+export interface BridgeRunOptions {
+  /** Messages for the throughput figure. */
+  count: number;
+  /** Messages at 1 000 msg/s for the latency figures. */
+  paced: number;
+}
+
+/** One run against one broker: throughput and latency p50/p99 rows. */
+export async function runBroker(
+  kind: "nats" | "mqtt",
+  options: BridgeRunOptions = { count: 20_000, paced: 5000 },
+): Promise<BridgeRow[]> {
   const tmp = await Deno.makeTempDir({ prefix: "dotfiles-bridge-bench-" });
   const procs: Proc[] = [];
   const controller = new AbortController();
@@ -132,7 +144,7 @@ async function runBroker(kind: "nats" | "mqtt"): Promise<BridgeRow[]> {
       });
       const reading = (async (): Promise<void> => {
         for await (const message of subscription) {
-          const p = message.payload as { n: number; t: number };
+          const p = message.payload as unknown as { n: number; t: number };
           received.push({ n: p.n, latency: now() - p.t });
         }
       })();
@@ -155,7 +167,7 @@ async function runBroker(kind: "nats" | "mqtt"): Promise<BridgeRow[]> {
       };
 
       // Throughput.
-      const count = Number(Deno.env.get("BRIDGE_BENCH_COUNT") ?? 20_000);
+      const count = options.count;
       const start = total;
       const t0 = now();
       for (let i = 0; i < count; i++) await send(total++);
@@ -169,7 +181,7 @@ async function runBroker(kind: "nats" | "mqtt"): Promise<BridgeRow[]> {
 
       // Latency at 1k msg/s.
       const rate = 1000;
-      const paced = 5000;
+      const paced = options.paced;
       const from = total;
       const p0 = performance.now();
       for (let i = 0; i < paced; i++) {
@@ -222,13 +234,7 @@ export async function bridgeBench(): Promise<BridgeRow[]> {
     console.error(`bridge bench skipped: ${SKIP_REASON}`);
     return [];
   }
-  const kinds = (Deno.env.get("BRIDGE_BENCH_BROKERS") ?? "nats,mqtt").split(",") as (
-    | "nats"
-    | "mqtt"
-  )[];
-  const rows: BridgeRow[] = [];
-  for (const kind of kinds) rows.push(...await runBroker(kind));
-  return rows;
+  return [...await runBroker("nats"), ...await runBroker("mqtt")];
 }
 
 if (import.meta.main) {

@@ -6,6 +6,7 @@
  */
 
 import type { Scenario } from "../_registry.ts";
+import { bridge } from "./bridge.ts";
 import { fanout } from "./fanout.ts";
 import { idle } from "./idle.ts";
 import { latency } from "./latency.ts";
@@ -23,4 +24,5 @@ export const SCENARIOS: Scenario[] = [
   stall,
   publish,
   idle,
+  bridge,
 ];
