@@ -189,8 +189,8 @@ Deno.test("a socket dir given as a path still runs the daemon: ./dir, ~/dir, /ab
       if (done) break;
       text += value;
     }
-    assert.match(text, new RegExp(`daemon started .*socket_dir=${cwd.path}/${dir} `), arg);
-    assert.ok((await Deno.lstat(`${cwd.path}/${dir}/command.sock`)).isSocket, arg);
+    assert.match(text, new RegExp(`daemon started .*socket_dir=${cwd.path}/${dir} `), arg!);
+    assert.ok((await Deno.lstat(`${cwd.path}/${dir}/command.sock`)).isSocket, arg!);
     // (How serve exits on a signal is tests/cli/serve_test.ts's business.)
     child.kill("SIGTERM");
     for (;;) if ((await lines.read()).done) break;
