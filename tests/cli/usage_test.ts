@@ -146,7 +146,7 @@ Deno.test("a word that is no subcommand exits 2 with the closest name and create
     [["help", "wacth"], "dotfiles-daemon: Unknown command 'wacth'; did you mean 'watch'?\n"],
     [
       ["sockets"],
-      "dotfiles-daemon: Unknown command 'sockets': use serve, publish, watch, query, status, help, or './sockets' for a socket dir\n",
+      "dotfiles-daemon: Unknown command 'sockets': use serve, publish, watch, query, status, bridge, help, or './sockets' for a socket dir\n",
     ],
     [
       ["serve", "stauts"],
