@@ -14,6 +14,7 @@ import { persistence } from "./persistence.ts";
 import { publish } from "./publish.ts";
 import { stall } from "./stall.ts";
 import { startup } from "./startup.ts";
+import { watch } from "./watch.ts";
 
 /** The scenarios, in table order. */
 export const SCENARIOS: Scenario[] = [
@@ -25,4 +26,5 @@ export const SCENARIOS: Scenario[] = [
   publish,
   idle,
   bridge,
+  watch,
 ];
