@@ -14,7 +14,7 @@
  * - `--json`: print the results as JSON instead of the table.
  * - `--runs N`: runs per figure (default 3, quick 1).
  * - `--only a,b`: scenarios to run (startup, throughput, persistence,
- *   latency, stall, publish, idle, watch).
+ *   latency, stall, publish, idle, bridge, watch).
  * - `--systems a,b`: systems to include besides the daemon and the relay
  *   (default redis,nats).
  *
