@@ -10,7 +10,7 @@ import type { FlowControl } from "./_flow_control.ts";
 import type { Logger } from "./_logger.ts";
 import type { Router } from "./_router.ts";
 import type { EventBroker } from "./_event_broker.ts";
-import { closeQuietly } from "../transport/mod.ts";
+import { closeQuietly, sleep } from "../transport/mod.ts";
 import { Listener } from "./_listener.ts";
 
 /** At shutdown, how long publishers still sending may go on, and what counts as idle. */
@@ -126,7 +126,7 @@ export class CommandServer implements AsyncDisposable {
       let busy = false;
       for (const last of this.#publishers.values()) if (now - last < PUBLISHER_IDLE_MS) busy = true;
       if (!busy) return;
-      await new Promise((resolve) => setTimeout(resolve, PUBLISHER_IDLE_MS / 2));
+      await sleep(PUBLISHER_IDLE_MS / 2);
     }
   }
 

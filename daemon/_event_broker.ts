@@ -5,7 +5,7 @@ import { Logger } from "./_logger.ts";
 import type { RoutedBatch } from "./_router.ts";
 import { Subscriber, type SubscriberEnd } from "./_subscriber.ts";
 import { Listener } from "./_listener.ts";
-import { closeQuietly } from "../transport/mod.ts";
+import { closeQuietly, sleep } from "../transport/mod.ts";
 
 /**
  * Options of {@linkcode EventBroker}.
@@ -419,12 +419,12 @@ export class EventBroker {
     await Promise.all(channels.map((channel) => channel.listener.closed()));
     const subs = channels.flatMap((c) => [...c.subscribers]);
     if (drainMs > 0 && subs.length > 0) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      const drained = new AbortController();
       await Promise.race([
         Promise.all(subs.map((s) => s.drained())),
-        new Promise<void>((resolve) => timer = setTimeout(resolve, drainMs)),
+        sleep(drainMs, drained.signal).catch(() => {}),
       ]);
-      clearTimeout(timer);
+      drained.abort();
     }
     for (const sub of subs) sub.end("shutdown");
     this.#flow.close();

@@ -1,3 +1,4 @@
+import { closeQuietly } from "../transport/mod.ts";
 import { COALESCE_BYTES, type FlowControl } from "./_flow_control.ts";
 
 /** Why a subscriber went away. */
@@ -157,11 +158,7 @@ export class Subscriber {
     this.#queue = [];
     this.#head = 0;
     this.#queued = 0;
-    try {
-      this.#conn.close();
-    } catch {
-      // already closed
-    }
+    closeQuietly(this.#conn);
     this.#drained?.resolve();
     this.#drained = null;
     this.#onEnd(this, reason, error);

@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { writeAll } from "../transport/mod.ts";
+import { closeQuietly, sleep, writeAll } from "../transport/mod.ts";
 
 export { writeAll };
 export {
@@ -68,7 +68,7 @@ export class RawClient implements Disposable {
         return new RawClient(await Deno.connect({ transport: "unix", path }));
       } catch (err) {
         if (Date.now() > deadline) throw err;
-        await new Promise((r) => setTimeout(r, 20));
+        await sleep(20);
       }
     }
   }
@@ -164,11 +164,7 @@ export class RawClient implements Disposable {
   [Symbol.dispose](): void {
     if (this.#closed) return;
     this.#closed = true;
-    try {
-      this.conn.close();
-    } catch {
-      // already closed
-    }
+    closeQuietly(this.conn);
   }
 }
 
@@ -206,7 +202,7 @@ export async function until(
   const deadline = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
+    await sleep(10);
   }
 }
 
