@@ -12,14 +12,23 @@
  */
 
 import { Bridge } from "../bridge/mod.ts";
-import { CliFailure, Exit, out, parse, PROG, socketDirOf, UsageError } from "./_usage.ts";
+import {
+  CliFailure,
+  Exit,
+  numberFlag,
+  out,
+  parse,
+  PROG,
+  socketDirOf,
+  UsageError,
+} from "./_usage.ts";
 
 /** `dotfiles-daemon bridge --help`. */
 export const BRIDGE_HELP = `${PROG} bridge: connect this machine's daemon to NATS or MQTT
 
 Usage:
   ${PROG} bridge URL [--socket-dir DIR] [--host NAME] [--types a,b | --all]
-                  [--import] [--homeassistant] [--state-dir DIR]
+                  [--import] [--homeassistant] [--state-dir DIR] [--queue-limit N]
 
   URL               nats://HOST:PORT or mqtt://HOST:PORT (tls://, mqtts:// too)
   --host NAME       this machine's name on the broker, [A-Za-z0-9-]
@@ -31,6 +40,8 @@ Usage:
   --state-dir DIR   where the resume file lives
                     (default: $XDG_STATE_HOME/dotfiles/bridge, else
                     ~/.local/state/dotfiles/bridge)
+  --queue-limit N   messages held for a slow broker before the bridge lets go
+                    of the daemon and catches up by seq later (default: 10000)
 
 Out: NATS subject dotfiles.<host>.<type> (JetStream stream DOTFILES, KV
 bucket dotfiles-state), or MQTT topic dotfiles/<host>/<type> at QoS 1 with
@@ -82,6 +93,7 @@ export async function bridgeCommand(args: string[]): Promise<number> {
     import: { type: "boolean" },
     homeassistant: { type: "boolean" },
     "state-dir": { type: "string" },
+    "queue-limit": { type: "string" },
   });
   if (values.help) {
     await out(BRIDGE_HELP);
@@ -102,6 +114,14 @@ export async function bridgeCommand(args: string[]): Promise<number> {
     types = values.types.split(",").map((t) => t.trim()).filter((t) => t !== "");
     if (types.length === 0) throw new UsageError("Empty --types: give a,b or use --all");
   }
+  const queueLimit = typeof values["queue-limit"] === "string"
+    ? numberFlag("--queue-limit", values["queue-limit"], 1, 10_000_000)
+    : undefined;
+  if (queueLimit !== undefined && !Number.isInteger(queueLimit)) {
+    throw new UsageError(
+      `Cannot read --queue-limit '${values["queue-limit"]}': expected an integer`,
+    );
+  }
   const stateDir = values["state-dir"];
   if (stateDir === "") throw new UsageError("Empty --state-dir: give a directory path");
   const controller = new AbortController();
@@ -120,6 +140,7 @@ export async function bridgeCommand(args: string[]): Promise<number> {
       importing: values.import === true,
       homeAssistant: values.homeassistant === true,
       ...(typeof stateDir === "string" ? { stateDir } : {}),
+      ...(queueLimit !== undefined ? { queueLimit } : {}),
       signal: controller.signal,
       onLog: log,
     });

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { DaemonPublisher } from "../../publisher/mod.ts";
 import { getEventHistory, listEventTypes } from "../../monitor/mod.ts";
 import type { Message } from "../../protocol/mod.ts";
-import { type Running, startDaemon, until, withTmpDir } from "../_helpers.ts";
+import { counters, type Running, startDaemon, until, withTmpDir } from "../_helpers.ts";
 import {
   Broker,
   mosquittoPub,
@@ -510,5 +510,59 @@ Deno.test({
     });
     assert.equal((await corrupt.wait()).code, 1);
     assert.match(corrupt.text, /Cannot read resume file .*move it away/);
+  },
+});
+
+Deno.test({
+  name:
+    "bridge: a broker slower than the daemon makes the bridge let go and catch up by seq, never slowing the daemon",
+  ignore,
+  async fn(): Promise<void> {
+    await using tmp = await withTmpDir();
+    await using broker = await Broker.nats(tmp.path);
+    await using a = await host("hosta");
+    await using b = await host("hostb");
+    b.start(broker.url);
+    a.start(broker.url, ["--queue-limit", "20"]);
+    await until(() => a.bridge!.text.includes("Connected"), "A connected", 10_000);
+    const sent = Array.from({ length: 600 }, (_, i) => progressMessage("wallpaper", i));
+    await publishAll(a, sent);
+    await expectImported(b, a, "wallpaper", sent, 30_000);
+    assert.match(a.bridge!.text, /The broker is slower than the local daemon/);
+    const stats = await counters(a.daemon.sock("query.sock"));
+    assert.equal(
+      stats.slow_subscribers_dropped,
+      0,
+      "the daemon never had to cut the bridge off",
+    );
+    assert.equal(await a.stop(), 0);
+    assert.match(a.bridge!.text, /600 forwarded/);
+  },
+});
+
+Deno.test({
+  name: "bridge: a host whose daemon lost its state numbers from 1 again and is still imported",
+  ignore,
+  async fn(): Promise<void> {
+    await using tmp = await withTmpDir();
+    await using broker = await Broker.mqtt(tmp.path);
+    await using a = await host("hosta");
+    await using b = await host("hostb");
+    b.start(broker.url);
+    await until(() => b.bridge!.text.includes("Importing from"), "B subscribed", 10_000);
+    a.start(broker.url);
+    const before = Array.from({ length: 5 }, (_, i) => progressMessage("theme", i));
+    await publishAll(a, before);
+    await expectImported(b, a, "theme", before);
+    // Host A starts over: a new daemon (no store), its bridge with no resume file.
+    await a.kill();
+    await using fresh = await host("hosta");
+    fresh.start(broker.url);
+    await until(() => fresh.bridge!.text.includes("Connected"), "A connected", 10_000);
+    await new Promise((r) => setTimeout(r, 5));
+    const after = Array.from({ length: 3 }, (_, i) => progressMessage("theme", 100 + i));
+    await publishAll(fresh, after);
+    await expectImported(b, fresh, "theme", [...before, ...after]);
+    assert.match(b.bridge!.text, /numbers 'theme' from 1 again/);
   },
 });
