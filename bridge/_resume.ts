@@ -113,6 +113,13 @@ export async function saveResume(
     1,
   );
   const tmp = `${path}.tmp`;
-  await Deno.writeTextFile(tmp, `${text}\n`, { mode: 0o600 });
+  {
+    // Synced before the rename: after a power cut the file is old or new, never empty.
+    using file = await Deno.open(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
+    const bytes = new TextEncoder().encode(`${text}\n`);
+    let off = 0;
+    while (off < bytes.byteLength) off += await file.write(bytes.subarray(off));
+    await file.syncData();
+  }
   await Deno.rename(tmp, path);
 }
