@@ -111,18 +111,28 @@ async function main(args: string[]): Promise<number> {
   for (const dir of [env.HOME!, env.XDG_RUNTIME_DIR!]) {
     await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   }
-  // Ctrl-C reaches `deno test` too (same process group): wait for it, then clean up.
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["test", ...TEST_FLAGS, ...args],
+    env,
+    stdin: "inherit",
+  }).spawn();
+  // Ctrl-C reaches `deno test` too (same process group); a SIGTERM (a CI
+  // timeout) is passed on. Either way: wait for it, then clean up.
   const ignore = () => {};
+  const forward = () => {
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // already gone
+    }
+  };
   Deno.addSignalListener("SIGINT", ignore);
+  Deno.addSignalListener("SIGTERM", forward);
   try {
-    const { code } = await new Deno.Command(Deno.execPath(), {
-      args: ["test", ...TEST_FLAGS, ...args],
-      env,
-      stdin: "inherit",
-    }).spawn().status;
-    return code;
+    return (await child.status).code;
   } finally {
     Deno.removeSignalListener("SIGINT", ignore);
+    Deno.removeSignalListener("SIGTERM", forward);
     await Deno.remove(root, { recursive: true }).catch(() => {});
   }
 }
