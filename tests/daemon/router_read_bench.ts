@@ -1,11 +1,12 @@
 /**
  * The router's per-read path as the command server drives it:
- * `deno bench --allow-env tests/daemon/router_read_bench.ts`. Each iteration
- * routes one 64 KiB read of ~250-byte `state_update` messages (what the
- * throughput benchmark's publisher sends) with `routeAll` and takes the
- * batch, the in-memory store behind the state. The figure per message is
- * the time per iteration divided by the messages per read (printed in the
- * bench names).
+ * `deno bench --allow-env --allow-read --allow-write tests/daemon/router_read_bench.ts`.
+ * Each iteration routes one 64 KiB read of ~250-byte `state_update` messages
+ * (what the throughput benchmark's publisher sends) with `routeAll` and
+ * takes the batch, with the in-memory store behind the state, and once with
+ * the SQLite store (a temp dir), whose commit per read is then included. The
+ * figure per message is the time per iteration divided by the messages per
+ * read (printed in the bench names).
  *
  * @module
  */
@@ -13,7 +14,8 @@ import { Counters } from "../../daemon/_counters.ts";
 import { Logger } from "../../daemon/_logger.ts";
 import { Router } from "../../daemon/_router.ts";
 import { DaemonState } from "../../daemon/_state.ts";
-import { MemoryStore } from "../../daemon/store.ts";
+import { SqliteStore } from "../../daemon/sqlite_store.ts";
+import { MemoryStore, type Store } from "../../daemon/store.ts";
 
 const encoder = new TextEncoder();
 
@@ -49,15 +51,31 @@ function read(fields: { id: boolean; type: string }): Uint8Array[] {
   return bodies;
 }
 
+const dir = Deno.makeTempDirSync({ prefix: "router-bench-" });
+globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+
 for (
-  const [label, fields] of [
-    ["state_update", { id: true, type: "state_update" }],
-    ["custom type", { id: true, type: "wallpaper_changed" }],
-    ["state_update, Python-style (no message_id/timestamp)", { id: false, type: "state_update" }],
+  const [label, fields, store] of [
+    ["state_update", { id: true, type: "state_update" }, "memory"],
+    ["custom type", { id: true, type: "wallpaper_changed" }, "memory"],
+    [
+      "state_update, Python-style (no message_id/timestamp)",
+      { id: false, type: "state_update" },
+      "memory",
+    ],
+    [
+      "state_update, SQLite store (one commit per read)",
+      { id: true, type: "state_update" },
+      "sqlite",
+    ],
   ] as const
 ) {
   const bodies = read(fields);
-  const state = new DaemonState({ store: new MemoryStore(), staleAfter: Infinity });
+  const backing: Store = store === "sqlite"
+    ? SqliteStore.open(`${dir}/state.db`)
+    : new MemoryStore();
+  const state = new DaemonState({ store: backing, staleAfter: Infinity });
+  globalThis.addEventListener("unload", () => state.close());
   const router = new Router({
     maxMessageSize: 1024 * 1024,
     ledger: state,
@@ -65,7 +83,7 @@ for (
     logger: new Logger("warn", "text", () => {}),
   });
   Deno.bench({
-    name: `routeAll + take: ${bodies.length} ${label} messages`,
+    name: `routeAll + take: ${bodies.length} messages, ${label}`,
     group: "read",
     baseline: label === "state_update",
     fn: () => {
