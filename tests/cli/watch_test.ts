@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { DaemonPublisher } from "../../publisher/mod.ts";
 import { MessageBuilder } from "../../protocol/mod.ts";
+import { cliShim } from "../../scripts/install_cli.ts";
 import { CLI_FLAGS, CLI_MAIN, DaemonProcess, LineChild, run } from "./_cli.ts";
 
 const KEYS = ["alt", "class", "percentage", "text", "tooltip"];
@@ -281,4 +282,71 @@ Deno.test("watch loads neither the daemon nor the schema library (a bar runs one
     /\/protocol\/(mod|message_validator|message_builder|_schemas)\.ts$/.test(s)
   );
   assert.deepEqual(heavy, []);
+});
+
+Deno.test("the README's eww deflisten runs as written and its fields are in every line", async () => {
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  const section = readme.slice(readme.indexOf("### Status bars"));
+  const yuck = /```lisp\n([^]*?)\n```/.exec(section)?.[1];
+  assert.ok(yuck !== undefined, "no eww block in the README's Status bars section");
+  const listen = /\(deflisten (\w+) :initial '([^']*)'\s+"([^"]*)"\)/.exec(yuck);
+  assert.ok(listen !== null, `no deflisten in ${yuck}`);
+  const [, name, initialText, command] = listen;
+  const used = [...yuck.matchAll(new RegExp(`\\b${name}\\.(\\w+)`, "g"))].map((m) => m[1]!);
+  assert.ok(used.length >= 3, `the widget reads ${used}`);
+  const initial = JSON.parse(initialText!);
+  assert.deepEqual(Object.keys(initial).sort(), KEYS);
+
+  await using daemon = await DaemonProcess.start();
+  const root = await Deno.makeTempDir({ prefix: "dotfiles-eww-" });
+  try {
+    // The default socket dir ($XDG_CACHE_HOME/dotfiles/sockets) is the daemon's.
+    await Deno.mkdir(`${root}/cache/dotfiles`, { recursive: true });
+    await Deno.symlink(daemon.socketDir, `${root}/cache/dotfiles/sockets`);
+    await Deno.mkdir(`${root}/bin`);
+    const repo = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
+    await Deno.writeTextFile(
+      `${root}/bin/dotfiles-daemon`,
+      cliShim({ deno: Deno.execPath(), clone: repo }),
+    );
+    await Deno.chmod(`${root}/bin/dotfiles-daemon`, 0o755);
+    // As eww runs it: through sh, one value per line.
+    const child = new Deno.Command("sh", {
+      args: ["-c", command!],
+      env: { PATH: `${root}/bin:${Deno.env.get("PATH")}`, XDG_CACHE_HOME: `${root}/cache` },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    try {
+      const next = async (): Promise<Record<string, unknown>> => {
+        const { value } = await lines.read();
+        const line = JSON.parse(value!.split("\n")[0]!);
+        for (const field of used) assert.ok(field in line, `${field} missing in ${value}`);
+        assert.deepEqual(Object.keys(line).sort(), KEYS);
+        return line;
+      };
+      assert.equal((await next()).class, "idle");
+      const r = await run([
+        "publish",
+        "wallpaper",
+        "--started",
+        "set",
+        "--operation",
+        "w",
+        "--socket-dir",
+        daemon.socketDir,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((await next()).class, "running");
+    } finally {
+      // `exec` in the command: the process eww signals is watch itself.
+      child.kill("SIGTERM");
+      assert.equal((await child.status).code, 0);
+      await lines.cancel().catch(() => {});
+    }
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
 });
