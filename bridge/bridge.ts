@@ -765,15 +765,31 @@ export class Bridge {
     let delay = 100;
     while (!(await publisher.publish(local))) {
       if (signal.aborted) return false;
-      // The local daemon is down: hold this message (the broker keeps the rest).
+      // The local daemon is down or stalled: hold this message (the broker
+      // keeps the rest). A write that timed out may still have gone in.
       await pause(delay, signal);
       delay = Math.min(delay * 2, 5000);
+      if (await this.#alreadyIn(localType, envelope.message_id)) break;
     }
     this.#counters.imported++;
     if (!Number.isNaN(sentAt)) this.#lastImportedAt.set(localType, sentAt);
     if (originSeq !== null) this.#markImported(incoming, originSeq);
     this.#advanceStream(incoming);
     return true;
+  }
+
+  /** Whether the local daemon's last message of `type` is this one. */
+  async #alreadyIn(type: string, messageId: string): Promise<boolean> {
+    try {
+      const history = await getEventHistory(type, {
+        socketDir: this.#socketDir,
+        limit: 1,
+        signal: this.#signal,
+      });
+      return history.events.at(-1)?.message_id === messageId;
+    } catch {
+      return false;
+    }
   }
 
   #scheduleSave(): void {

@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { type DaemonOptions, DotfilesDaemon } from "../../daemon/mod.ts";
 import { DaemonPublisher } from "../../publisher/mod.ts";
 import { getEventHistory, listEventTypes } from "../../monitor/mod.ts";
 import type { Message } from "../../protocol/mod.ts";
@@ -38,8 +39,8 @@ interface Host extends AsyncDisposable {
   stop(): Promise<number>;
 }
 
-async function host(name: string): Promise<Host> {
-  const daemon = await startDaemon({ historyLimit: 5000 });
+async function host(name: string, options: DaemonOptions = {}): Promise<Host> {
+  const daemon = await startDaemon({ historyLimit: 5000, ...options });
   const stateDir = `${daemon.root}/bridge-state`;
   const publisher = new DaemonPublisher({ socketDir: daemon.dir, onWarning: () => {} });
   const h: Host = {
@@ -564,5 +565,47 @@ Deno.test({
     await publishAll(fresh, after);
     await expectImported(b, fresh, "theme", [...before, ...after]);
     assert.match(b.bridge!.text, /numbers 'theme' from 1 again/);
+  },
+});
+
+Deno.test({
+  name: "bridge: the importing host's daemon restarting holds the imports, then takes each once",
+  ignore,
+  async fn(): Promise<void> {
+    await using tmp = await withTmpDir();
+    await using broker = await Broker.nats(tmp.path);
+    await using a = await host("hosta");
+    await using b = await host("hostb", { persist: true });
+    b.start(broker.url);
+    a.start(broker.url);
+    const sent = Array.from({ length: 20 }, (_, i) => progressMessage("wallpaper", i));
+    await publishAll(a, sent.slice(0, 10));
+    await expectImported(b, a, "wallpaper", sent.slice(0, 10));
+    await b.daemon.daemon.stop();
+    await publishAll(a, sent.slice(10));
+    await until(() => b.bridge!.text.includes("holding imported messages"), "B holds", 10_000);
+    // The same directories again: the store keeps the first ten.
+    await until(async () => {
+      try {
+        await Deno.lstat(b.daemon.sock("command.sock"));
+        return false;
+      } catch {
+        return true;
+      }
+    }, "the old socket files are gone");
+    const again = new DotfilesDaemon({
+      socketDir: b.daemon.dir,
+      stateDir: `${b.daemon.root}/state`,
+      persist: true,
+      historyLimit: 5000,
+      logLevel: "warn",
+      logSink: () => {},
+    });
+    await again.start();
+    try {
+      await expectImported(b, a, "wallpaper", sent);
+    } finally {
+      await again.stop();
+    }
   },
 });
