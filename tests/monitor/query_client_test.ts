@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { DotfilesDaemon } from "../../daemon/mod.ts";
 import {
   getCurrentState,
   getDaemonStatus,
@@ -11,18 +10,12 @@ import {
 } from "../../monitor/mod.ts";
 import { DaemonPublisher } from "../../publisher/mod.ts";
 import { DaemonUnavailableError, MessageBuilder, QueryError } from "../../protocol/mod.ts";
-import { until, withTmpDir } from "../_helpers.ts";
+import { startDaemon, until, withTmpDir } from "../_helpers.ts";
 
 Deno.test("query helpers answer from a live daemon", async () => {
-  await using sockets = await withTmpDir();
-  await using daemon = new DotfilesDaemon({
-    socketDir: sockets.path,
-    persist: false,
-    logLevel: "error",
-  });
-  await daemon.start();
-  await using publisher = new DaemonPublisher({ socketDir: sockets.path, onWarning: () => {} });
-  const socketDir = sockets.path;
+  await using d = await startDaemon();
+  const socketDir = d.dir;
+  await using publisher = new DaemonPublisher({ socketDir, onWarning: () => {} });
   await publisher.publish(MessageBuilder.operationStarted({
     eventType: "wallpaper",
     operationId: "op-1",
@@ -64,19 +57,11 @@ Deno.test("query helpers answer from a live daemon", async () => {
     assert.match(err.message, /no_such_query/);
     return true;
   });
-  await daemon.stop();
 });
 
 Deno.test("QueryClient keeps one connection for many overlapping queries", async () => {
-  await using sockets = await withTmpDir();
-  await using daemon = new DotfilesDaemon({
-    socketDir: sockets.path,
-    persist: false,
-    logLevel: "error",
-    eventTypes: ["a", "b"],
-  });
-  await daemon.start();
-  using client = await QueryClient.connect({ socketDir: sockets.path });
+  await using d = await startDaemon({ eventTypes: ["a", "b"] });
+  using client = await QueryClient.connect({ socketDir: d.dir });
   const results = await Promise.all([
     client.query("list_event_types"),
     client.query("get_event_history", { eventType: "a" }),
@@ -86,14 +71,14 @@ Deno.test("QueryClient keeps one connection for many overlapping queries", async
   assert.deepEqual(results[0].event_types.map((t) => t.event_type), ["a", "b"]);
   assert.equal(results[1].last_seq, 0);
   assert.equal(results[2].last_seq, 0);
-  assert.equal(results[3].socket_dir, sockets.path);
+  assert.equal(results[3].socket_dir, d.dir);
   // A bad parameter is the daemon's error, and the connection stays usable.
   await assert.rejects(
     client.query("get_event_history", { eventType: "a", parameters: { limit: -1 } }),
     QueryError,
   );
   assert.equal((await client.query("list_event_types")).event_types.length, 2);
-  await daemon.stop();
+  await d.daemon.stop();
   await assert.rejects(client.query("list_event_types"), DaemonUnavailableError);
   assert.equal(client.closed, true);
 });
