@@ -120,6 +120,8 @@ export class Router {
   #inserts: string[] = [];
   /** Bytes of the pending frames, length prefixes included. */
   #bytes = 0;
+  /** Whether the pending frames are of more than one type. */
+  #mixed = false;
 
   /** @param options See {@linkcode RouterOptions}. */
   constructor(options: RouterOptions) {
@@ -303,14 +305,13 @@ export class Router {
     insert: string,
   ): void {
     this.#ledger.record(message, routed);
+    if (this.#types.length > 0 && eventType !== this.#types[0]) this.#mixed = true;
     this.#types.push(eventType);
     this.#sources.push(source);
     this.#splits.push(split);
     this.#inserts.push(insert);
     this.#bytes += 4 + source.byteLength + insert.length;
-    const c = this.#counters;
-    c.messagesRouted++;
-    c.messagesInByType.set(eventType, (c.messagesInByType.get(eventType) ?? 0) + 1);
+    this.#counters.messagesRouted++;
     if (this.#logger.enabled("debug")) {
       this.#logger.debug("routed", {
         event_type: eventType,
@@ -337,15 +338,16 @@ export class Router {
     const sources = this.#sources;
     const splits = this.#splits;
     const inserts = this.#inserts;
-    const starts = new Array<number>(count + 1);
+    const mixed = this.#mixed;
+    // Where each frame starts, to split a read of several types.
+    const starts = mixed ? new Array<number>(count + 1) : null;
     let at = 0;
-    let single = true;
     for (let i = 0; i < count; i++) {
       const source = sources[i]!;
       const split = splits[i]!;
       const insert = inserts[i]!;
       const length = source.byteLength + insert.length;
-      starts[i] = at;
+      if (starts !== null) starts[i] = at;
       out[at] = length >>> 24;
       out[at + 1] = length >>> 16;
       out[at + 2] = length >>> 8;
@@ -358,15 +360,16 @@ export class Router {
       at += split;
       for (let k = 0; k < insert.length; k++) out[at++] = insert.charCodeAt(k);
       for (let k = split; k < source.byteLength; k++) out[at++] = source[k]!;
-      if (single && types[i] !== types[0]) single = false;
     }
-    starts[count] = at;
     this.#types = [];
     this.#sources = [];
     this.#splits = [];
     this.#inserts = [];
     this.#bytes = 0;
-    if (single) {
+    this.#mixed = false;
+    const byTypeCount = this.#counters.messagesInByType;
+    if (starts === null) {
+      byTypeCount.set(types[0]!, (byTypeCount.get(types[0]!) ?? 0) + count);
       return {
         types: [{ eventType: types[0]!, frames: count, bytes: out }],
         frames: count,
@@ -381,8 +384,10 @@ export class Router {
       if (list === undefined) byType.set(types[i]!, [i]);
       else list.push(i);
     }
+    starts[count] = at;
     const routed: RoutedFrames[] = [];
     for (const [eventType, list] of byType) {
+      byTypeCount.set(eventType, (byTypeCount.get(eventType) ?? 0) + list.length);
       let size = 0;
       for (const i of list) size += starts[i + 1]! - starts[i]!;
       const bytes = new Uint8Array(size);
