@@ -19,7 +19,7 @@
  * @module
  */
 
-import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-node";
+import type { ConnectionOptions, NatsConnection } from "@nats-io/transport-node";
 import { sleep, writeAll } from "./_message.ts";
 
 /** Which wire a system speaks. */
@@ -306,15 +306,19 @@ async function redisSubscribe(
 
 // ------------------------------------------------------------ nats wire
 
-function natsOptions(address: string): Parameters<typeof natsConnect>[0] {
-  // `pendingLimit` (hidden) is the client's flush threshold: one write per batch.
-  return { servers: address, pendingLimit: 64 * 1024, noEcho: true } as Parameters<
-    typeof natsConnect
-  >[0];
+/**
+ * Connects with the official client, loaded on first use (the daemon's and
+ * Redis's clients never load it). `pendingLimit` (hidden) is the client's
+ * flush threshold: one write per batch.
+ */
+async function natsConnect(address: string): Promise<NatsConnection> {
+  const { connect } = await import("@nats-io/transport-node");
+  const options = { servers: address, pendingLimit: 64 * 1024, noEcho: true };
+  return await connect(options as ConnectionOptions);
 }
 
 async function natsPublisher(address: string): Promise<Publisher> {
-  const nc: NatsConnection = await natsConnect(natsOptions(address));
+  const nc: NatsConnection = await natsConnect(address);
   const pongs: Promise<void>[] = [];
   return {
     prepare: (messages, batchBytes) => {
@@ -351,7 +355,7 @@ async function natsSubscribe(
   type: string,
   onBody: (b: Uint8Array) => void,
 ): Promise<Subscription> {
-  const nc = await natsConnect(natsOptions(address));
+  const nc = await natsConnect(address);
   nc.subscribe(type, { callback: (_err, msg) => onBody(msg.data) });
   await nc.flush();
   const ended = nc.closed().then(() => {});

@@ -215,8 +215,10 @@ try {
   for (const scenario of SCENARIOS) {
     if (only !== null && !only.has(scenario.id)) continue;
     log(`scenario ${scenario.id}`);
+    const t0 = performance.now();
     try {
       await scenario.run(ctx);
+      log(`scenario ${scenario.id} took ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     } catch (err) {
       failures.push(
         `${scenario.id} aborted: ${err instanceof Error ? err.stack ?? err.message : err}`,
@@ -230,27 +232,31 @@ try {
 }
 const elapsedS = (performance.now() - started) / 1000;
 const info = await machine();
+function report(): string {
+  return [
+    `dotfiles-daemon benchmarks (${quick ? "quick, " : ""}median of ${runs} run${
+      runs > 1 ? "s" : ""
+    }; ÷ X = daemon / X)`,
+    `machine: ${info.nproc} CPUs, ${info.cpu}, Linux ${info.kernel}, Deno ${info.deno}`,
+    `load average at start: ${info.loadavgAtStart}; at end: ${info.loadavgAtEnd}`,
+    ...skipped.map((s) => `skipped: ${s}`),
+    "",
+    table(),
+    "",
+    ...rows.filter((r) => r.note).map((r) => `- ${r.figure}: ${r.note}`),
+    ...(failures.length ? ["", "FAILURES:", ...failures.map((f) => `- ${f}`)] : []),
+    "",
+    `took ${elapsedS.toFixed(1)} s`,
+  ].join("\n");
+}
 if (values.json) {
   // deno-lint-ignore no-console
   console.log(JSON.stringify({ machine: info, elapsedS, rows, failures, details }, null, 2));
+  // The table too, on stderr, so a JSON run can be read and quoted.
+  // deno-lint-ignore no-console
+  console.error(report());
 } else {
   // deno-lint-ignore no-console
-  console.log(
-    [
-      `dotfiles-daemon benchmarks (${quick ? "quick, " : ""}median of ${runs} run${
-        runs > 1 ? "s" : ""
-      }; ÷ X = daemon / X)`,
-      `machine: ${info.nproc} CPUs, ${info.cpu}, Linux ${info.kernel}, Deno ${info.deno}`,
-      `load average at start: ${info.loadavgAtStart}; at end: ${info.loadavgAtEnd}`,
-      ...skipped.map((s) => `skipped: ${s}`),
-      "",
-      table(),
-      "",
-      ...rows.filter((r) => r.note).map((r) => `- ${r.figure}: ${r.note}`),
-      ...(failures.length ? ["", "FAILURES:", ...failures.map((f) => `- ${f}`)] : []),
-      "",
-      `took ${elapsedS.toFixed(1)} s`,
-    ].join("\n"),
-  );
+  console.log(report());
 }
 Deno.exit(failures.length > 0 ? 1 : 0);

@@ -34,7 +34,7 @@ export const idle: Scenario = {
 
     const both = [await ctx.start("daemon"), await ctx.start("relay")];
     try {
-      const windowMs = ctx.quick ? 5_000 : 30_000;
+      const windowMs = ctx.quick ? 3_000 : 30_000;
       // V8's memory reducer runs up to three GCs in the 40 s or so after the
       // last activity (measured: 14-30 ms of CPU per 10 s between 20 and 40 s,
       // nothing after). The full run waits that out so the figure is the

@@ -31,7 +31,7 @@ export const latency: Scenario = {
             subscribersPerType: 10,
             size: 250,
             rate: 5000,
-            durationMs: ctx.quick ? 1500 : 4000,
+            durationMs: ctx.quick ? 1000 : 4000,
             warmupMs: 500,
           }, 40_000);
           (raw[kind] ??= []).push(result);

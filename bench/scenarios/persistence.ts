@@ -18,7 +18,7 @@ export const persistence: Scenario = {
     const spec = {
       types: ["bench"],
       subscribersPerType: 1,
-      messages: ctx.quick ? 100_000 : 300_000,
+      messages: ctx.quick ? 60_000 : 300_000,
     };
     const store: number[] = [];
     const noStore: number[] = [];

@@ -39,7 +39,7 @@ export const stall: Scenario = {
             subscribersPerType: 1,
             size: 250,
             rate: 5000,
-            durationMs: ctx.quick ? 2000 : 5000,
+            durationMs: ctx.quick ? 1200 : 5000,
             warmupMs: 500,
             load: {
               queries: variant === "daemon",
