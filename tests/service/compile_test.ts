@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { COMPILE_OUTPUT } from "../../service/permissions.ts";
-import { RawClient, withTmpDir } from "../_helpers.ts";
+import { RawClient, untilReady, withTmpDir } from "../_helpers.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -69,7 +69,8 @@ Deno.test({
       stderr: "piped",
     }).spawn();
     try {
-      using monitor = await RawClient.connect(`${socketDir}/compiled_events.sock`, 15_000);
+      await untilReady(socketDir);
+      using monitor = await RawClient.connect(`${socketDir}/compiled_events.sock`);
       using publisher = await RawClient.connect(`${socketDir}/command.sock`);
       await publisher.send({
         event_type: "compiled",

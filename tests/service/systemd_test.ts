@@ -13,7 +13,7 @@ import {
 } from "../../scripts/install_service.ts";
 import { defaultDaemonDirs, INSTALL_SERVICE_TASK } from "../../service/permissions.ts";
 import { binaryUnit, cloneUnit } from "../../service/unit.ts";
-import { RawClient, withTmpDir } from "../_helpers.ts";
+import { RawClient, untilReady, withTmpDir } from "../_helpers.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const CLONE = ROOT.replace(/\/$/, "");
@@ -152,7 +152,8 @@ Deno.test("the clone unit's ExecStart line runs the daemon with its Environment"
     stderr: "piped",
   }).spawn();
   try {
-    using query = await RawClient.connect(`${socketDir}/query.sock`, 15_000);
+    await untilReady(socketDir);
+    using query = await RawClient.connect(`${socketDir}/query.sock`);
     const answer = await query.query("get_daemon_status");
     const result = (answer.payload as { result: { socket_dir: string; state_dir: string } }).result;
     assert.equal(result.socket_dir, socketDir);
