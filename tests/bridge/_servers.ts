@@ -35,6 +35,13 @@ export const SKIP_REASON: string | null =
     ? null
     : "nats-server, mosquitto or mosquitto-clients not installed (apt-get install nats-server mosquitto mosquitto-clients)";
 
+/** Whether the tests run as root (`id -u`: no sys permission needed). */
+function isRoot(): boolean {
+  const out = new Deno.Command("id", { args: ["-u"], stdout: "piped", stderr: "null" })
+    .outputSync();
+  return new TextDecoder().decode(out.stdout).trim() === "0";
+}
+
 /** A free TCP port on 127.0.0.1. */
 export function freePort(): number {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -149,6 +156,9 @@ export class Broker implements AsyncDisposable {
         // mosquitto drops QoS 1 messages beyond 1000 queued per client by default.
         "max_queued_messages 1000000",
         "set_tcp_nodelay true",
+        // Started as root, mosquitto drops to the mosquitto user, which cannot
+        // write its persistence file into our 0700 temp dir: stay who we are.
+        ...(isRoot() ? ["user root"] : []),
         `persistence_location ${dir}/`,
         "log_dest stderr",
         "",

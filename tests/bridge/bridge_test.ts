@@ -428,9 +428,26 @@ Deno.test({
     b.start(broker.url);
     await expectImported(b, a, "wallpaper", sent);
 
+    // The broker restarts while B is away: B's session (its subscription and
+    // the messages queued for it) must survive in mosquitto's persistence file.
+    await b.kill();
     await broker.stop();
+    assert.ok((await Deno.stat(`${tmp.path}/mosquitto.db`)).isFile, broker.log);
     await send(30);
     await broker.start();
+    const resume = `${a.stateDir}/bridge-hosta-127.0.0.1-${broker.port}.json`;
+    await until(
+      async () => {
+        try {
+          return JSON.parse(await Deno.readTextFile(resume)).exported.wallpaper === sent.length;
+        } catch {
+          return false;
+        }
+      },
+      "A forwards while B is away",
+      40_000,
+    );
+    b.start(broker.url);
     await expectImported(b, a, "wallpaper", sent, 40_000);
 
     // A name too long for the local daemon: skipped, counted, logged once,
