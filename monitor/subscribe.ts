@@ -147,8 +147,9 @@ export interface Subscription extends AsyncIterable<Message>, Disposable {
   readonly connected: boolean;
   /**
    * The `seq` of the last delivered message (for {@linkcode subscribeAll},
-   * of its type); before the first, the starting point (`since`, or the
-   * type's last `seq` when the daemon was first reached), else 0.
+   * of its type); before the first, the starting point (`since`, or, once
+   * the daemon was reached, the last `seq` routed before the subscription
+   * was created), else 0.
    */
   readonly lastSeq: number;
   /** The last delivered `seq` per event type: pass it back as `since` to resume. */
