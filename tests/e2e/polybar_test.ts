@@ -77,6 +77,7 @@ Deno.test({
     const root = await Deno.makeTempDir({ prefix: "dotfiles-polybar-" });
     const children: Deno.ChildProcess[] = [];
     let xvfbOut: ReadableStream<Uint8Array> | undefined;
+    let polybarPid: number | null = null;
     try {
       await Deno.mkdir(`${root}/cache/dotfiles`, { recursive: true });
       await Deno.symlink(daemon.socketDir, `${root}/cache/dotfiles/sockets`);
@@ -120,6 +121,7 @@ Deno.test({
         stderr: "piped",
       }).spawn();
       children.push(polybar);
+      polybarPid = polybar.pid;
       const log = new Response(polybar.stderr).text();
 
       const shoot = async (): Promise<Map<string, number>> => {
@@ -173,6 +175,7 @@ Deno.test({
       polybar.kill("SIGTERM");
       await polybar.status;
       children.splice(children.indexOf(polybar), 1);
+      polybarPid = null;
       let left: string[][] = [];
       for (let i = 0; i < 100; i++) {
         left = (await ps()).filter((f) => f[2] === group);
@@ -182,6 +185,16 @@ Deno.test({
       assert.deepEqual(left.map((f) => f.slice(3).join(" ")), [], "left behind by polybar");
       assert.doesNotMatch(await log, /\|error:/);
     } finally {
+      if (polybarPid !== null) {
+        // Stop polybar the way that ends its script's process group too,
+        // so a failing run leaves no watch behind (SIGKILL would).
+        try {
+          Deno.kill(polybarPid, "SIGTERM");
+        } catch {
+          // Already gone.
+        }
+        await new Promise((r) => setTimeout(r, 500));
+      }
       for (const child of children.reverse()) {
         try {
           child.kill("SIGKILL");

@@ -117,6 +117,8 @@ Deno.test({
     const children: Deno.ChildProcess[] = [];
     const logs: Promise<string>[] = [];
     let ids = { uid: uid(), gid: -1 };
+    /** Every `watch` pid seen, to end what a failing run would leave. */
+    const seen = new Set<number>();
     try {
       // The user, and what it may run: a copy of deno (root's home is
       // closed to it), Deno's npm cache, the shim install-cli writes.
@@ -316,7 +318,10 @@ Deno.test({
         return ps.split("\n").map((line) => line.trim().split(/\s+/)).filter((f) =>
           Number(f[2]) === ids.uid && Number(f[0]) !== recorder.pid &&
           f.slice(4).join(" ").includes(`${REPO}/main.ts watch `)
-        ).map((f) => ({ pid: Number(f[0]), ppid: Number(f[1]), rss: Number(f[3]) }));
+        ).map((f) => {
+          seen.add(Number(f[0]));
+          return { pid: Number(f[0]), ppid: Number(f[1]), rss: Number(f[3]) };
+        });
       };
       const untilWatchers = async (n: number, exclude: number[] = []) => {
         const start = performance.now();
@@ -468,6 +473,23 @@ Deno.test({
         ].join("\n"),
       );
     } finally {
+      // A failing run: stop waybar with SIGTERM first (it then signals its
+      // modules), then whatever `watch` is left of this run's, by pid.
+      for (const child of children) {
+        try {
+          child.kill("SIGTERM");
+        } catch {
+          // Already gone.
+        }
+      }
+      await sleep(500);
+      for (const pid of seen) {
+        try {
+          Deno.kill(pid, "SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      }
       for (const child of [...children].reverse()) {
         try {
           child.kill("SIGKILL");
