@@ -87,13 +87,14 @@ Deno.test("DotfilesDaemon restarts after kill -9 during load: state kept, leftov
     stateKey: "done",
     stateValue: {},
   }));
+  const deadline = new AbortController();
   await Promise.race([
     monitor,
-    sleep(10000).then(() => {
+    sleep(10000, deadline.signal).then(() => {
       controller.abort();
       throw new Error("the monitor did not see the last message");
-    }),
-  ]);
+    }, () => {}),
+  ]).finally(() => deadline.abort());
 
   // The monitor saw every seq exactly once, across the crash (history filled the gap).
   const unique = new Set(seen);
