@@ -140,6 +140,7 @@ export function formatStatus(
     }`,
     `  sockets: ${daemon.socket_dir}`,
     `  state:   ${daemon.state_dir ?? "(not persisted)"}`,
+    ...storeLines(daemon.store),
     `event types: ${types.event_types.length}`,
   ];
   const width = Math.max(4, ...types.event_types.map((t) => t.event_type.length));
@@ -155,6 +156,18 @@ export function formatStatus(
   const counters = counterLines(daemon.counters);
   if (counters.length > 0) lines.push("counters:", ...counters);
   return lines.join("\n") + "\n";
+}
+
+/** One line while the store fails, none while it works. */
+function storeLines(store: DaemonStatusResult["store"]): string[] {
+  if (store === undefined || store === null || store.ok) return [];
+  return [
+    `  STORE FAILING since ${store.failing_since} (${store.failed_writes} failed writes): ${store.error}; ${
+      store.seqs_saved
+        ? "routing goes on, seqs saved beside the database"
+        : "NOT ROUTING: the seqs cannot be saved either"
+    }`,
+  ];
 }
 
 /**

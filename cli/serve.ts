@@ -13,8 +13,9 @@ import { looksLikePath, parseArgsMessage } from "./_usage.ts";
 /** Help for `serve`, the default subcommand. */
 export const SERVE_HELP = `Usage: dotfiles-daemon [serve] [SOCKET_DIR] [options]
 
-Runs the event daemon in the foreground until SIGINT or SIGTERM (a second
-signal exits at once). Logs go to stderr, one line per event.
+Runs the event daemon in the foreground until SIGINT, SIGTERM or SIGHUP,
+each a clean stop (a second signal, more than half a second later, exits at
+once). Logs go to stderr, one line per event.
 
 Arguments:
   SOCKET_DIR                 socket directory (default: $XDG_CACHE_HOME/dotfiles/sockets,
@@ -41,6 +42,9 @@ Examples:
   dotfiles-daemon
   dotfiles-daemon /run/user/1000/dotfiles --state-dir ~/.local/state/dotfiles/daemon
   dotfiles-daemon --event-types wallpaper,backup --log-level debug --log-format json`;
+
+/** Stop signals closer together than this are one request (see `serve`). */
+const SAME_SIGNAL_MS = 500;
 
 // deno-lint-ignore no-console
 const printError = (text: string) => console.error(`dotfiles-daemon: ${text}`);
@@ -163,7 +167,9 @@ export function parseServeArgs(args: string[]): DaemonOptions | "help" | "versio
 }
 
 /**
- * Runs the daemon in the foreground until SIGINT/SIGTERM.
+ * Runs the daemon in the foreground until SIGINT, SIGTERM or SIGHUP (each a
+ * clean stop; the same signal delivered twice at once, as to a process group
+ * under `deno task`, counts once).
  *
  * @param args The arguments after `serve`.
  * @returns The exit code: 0 after a clean stop, 1 when the daemon cannot
@@ -190,15 +196,22 @@ export async function serve(args: string[]): Promise<number> {
   }
   // Listen for signals before starting: the socket files appear while start-up
   // still runs, and a signal then must stop the daemon, not kill it.
-  let signals = 0;
+  // A stop signal often arrives twice at once: a terminal's Ctrl-C, `timeout`
+  // and systemd signal the whole process group, and `deno task` forwards the
+  // signal it got too. Only one that comes later than that exits at once.
+  let firstSignalAt: number | null = null;
   let daemon: DotfilesDaemon | undefined;
   let running = false;
   const onSignal = () => {
-    signals++;
-    if (signals > 1) Deno.exit(1);
-    if (running) daemon?.stop();
+    const now = performance.now();
+    if (firstSignalAt === null) {
+      firstSignalAt = now;
+      if (running) daemon?.stop();
+    } else if (now - firstSignalAt > SAME_SIGNAL_MS) {
+      Deno.exit(1);
+    }
   };
-  const names: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  const names: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
   for (const name of names) Deno.addSignalListener(name, onSignal);
   try {
     try {
@@ -209,7 +222,7 @@ export async function serve(args: string[]): Promise<number> {
       return 1;
     }
     running = true;
-    if (signals > 0) daemon.stop();
+    if (firstSignalAt !== null) daemon.stop();
     await daemon.finished;
   } finally {
     for (const name of names) Deno.removeSignalListener(name, onSignal);

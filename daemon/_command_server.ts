@@ -16,6 +16,10 @@ import { Listener } from "./_listener.ts";
 /** At shutdown, how long publishers still sending may go on, and what counts as idle. */
 const PUBLISHER_GRACE_MS = 250;
 const PUBLISHER_IDLE_MS = 20;
+/** After the grace, how long what publishers still send is counted (not routed). */
+const UNREAD_COUNT_MS = 100;
+/** Most bytes counted per publisher: a Unix stream socket buffers about 208 KiB by default. */
+const UNREAD_COUNT_BYTES = 256 * 1024;
 
 /** Options of {@linkcode CommandServer}. */
 export interface CommandServerOptions {
@@ -45,6 +49,8 @@ export class CommandServer implements AsyncDisposable {
   #listener: Listener;
   /** Publisher connections and when each last delivered bytes. */
   #publishers = new Map<Deno.UnixConn, number>();
+  /** At stop, after the grace: what publishers still sent, counted instead of routed. */
+  #unread: { messages: number; bytes: number } | null = null;
 
   /** Listens at once; throws when it cannot. */
   constructor(options: CommandServerOptions) {
@@ -69,7 +75,11 @@ export class CommandServer implements AsyncDisposable {
     const buffer = new Uint8Array(flow.readSize(0));
     // The bodies of one read, routed together (one UTF-8 decode per read).
     const bodies: Uint8Array[] = [];
-    const onBody = (body: Uint8Array) => bodies.push(body);
+    const onBody = (body: Uint8Array) => {
+      if (this.#unread === null) bodies.push(body);
+      else this.#unread.messages++;
+    };
+    let countedHere = 0;
     try {
       for (;;) {
         // Under pressure, smaller reads: each hold-back then admits less.
@@ -80,6 +90,14 @@ export class CommandServer implements AsyncDisposable {
           break;
         }
         this.#publishers.set(conn, performance.now());
+        let stopCounting = false;
+        if (this.#unread !== null) {
+          this.#unread.bytes += n;
+          countedHere += n;
+          // About what the kernel buffers for one connection: past it, the
+          // count would be what the publisher sends while we count.
+          stopCounting = countedHere >= UNREAD_COUNT_BYTES;
+        }
         try {
           frames.push(buffer.subarray(0, n), onBody);
         } finally {
@@ -88,7 +106,8 @@ export class CommandServer implements AsyncDisposable {
           const batch = router.take();
           if (batch !== null) broker.publish(batch);
         }
-        if (flow.pressured) await flow.throttle();
+        if (stopCounting) break;
+        if (flow.pressured && this.#unread === null) await flow.throttle();
       }
     } catch (error) {
       if (error instanceof FrameError) {
@@ -130,10 +149,47 @@ export class CommandServer implements AsyncDisposable {
     }
   }
 
-  /** Stops accepting, lets busy publishers finish, closes every connection. */
+  /**
+   * After the grace, reads (without routing) what publishers still had in
+   * flight, for at most 100 ms and 256 KiB each, and logs how much was left
+   * unread.
+   */
+  async #countUnread(): Promise<void> {
+    if (this.#publishers.size === 0) return;
+    const unread = this.#unread = { messages: 0, bytes: 0 };
+    const start = performance.now();
+    const deadline = start + UNREAD_COUNT_MS;
+    let sending = false;
+    for (;;) {
+      // One idle interval at least: a loaded machine delays the reads.
+      if (performance.now() - start < PUBLISHER_IDLE_MS) {
+        await new Promise((resolve) => setTimeout(resolve, PUBLISHER_IDLE_MS / 2));
+        continue;
+      }
+      const now = performance.now();
+      sending = false;
+      for (const last of this.#publishers.values()) {
+        if (now - last < PUBLISHER_IDLE_MS) sending = true;
+      }
+      if (!sending || now >= deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, PUBLISHER_IDLE_MS / 2));
+    }
+    this.#options.counters.messagesUnreadAtStop = unread.messages;
+    if (unread.bytes > 0) {
+      this.#options.logger.warn("publishers left messages unread at stop", {
+        messages: unread.messages,
+        bytes: unread.bytes,
+        grace_ms: PUBLISHER_GRACE_MS,
+        still_sending: sending,
+      });
+    }
+  }
+
+  /** Stops accepting, lets busy publishers finish, counts what they left, closes every connection. */
   async [Symbol.asyncDispose](): Promise<void> {
     this.stopAccepting();
     await this.#letPublishersFinish();
+    await this.#countUnread();
     for (const conn of this.#publishers.keys()) closeQuietly(conn);
     await this.#listener.closed();
   }

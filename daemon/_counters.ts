@@ -11,6 +11,10 @@ export class Counters {
   queries = 0;
   queryErrors = 0;
   staleOperations = 0;
+  /** Complete frames publishers had sent but the daemon did not route, at stop. */
+  messagesUnreadAtStop = 0;
+  /** Messages recorded but not broadcast: the store could save neither them nor their seqs. */
+  messagesHeldBack = 0;
   readonly badFrames: Map<string, number> = new Map();
   readonly messagesInByType: Map<string, number> = new Map();
   readonly framesOutByType: Map<string, number> = new Map();
@@ -40,6 +44,8 @@ export class Counters {
       queries: this.queries,
       query_errors: this.queryErrors,
       stale_operations: this.staleOperations,
+      messages_unread_at_stop: this.messagesUnreadAtStop,
+      messages_held_back: this.messagesHeldBack,
       messages_in_by_type: Object.fromEntries(this.messagesInByType),
       frames_out_by_type: Object.fromEntries(this.framesOutByType),
     };

@@ -32,8 +32,14 @@ export interface RouterLedger {
   lastSeq(eventType: string): number;
   /** Records a routed message (state, operations, history); written by {@linkcode RouterLedger.flush}. */
   record(message: Message, routed: string): void;
-  /** Writes what was recorded; called before the batch is broadcast. */
-  flush(): void;
+  /**
+   * Writes what was recorded; called before the batch is broadcast.
+   * Returns whether every seq recorded is safe from reuse after a restart
+   * (written, or saved beside a failed write): only then is it broadcast.
+   */
+  flush(): boolean;
+  /** True while a failed write could save neither state nor seqs: nothing is routed. */
+  readonly seqsUnsafe: boolean;
 }
 
 /** Why a new event type is refused: the reason counted and the log line. */
@@ -220,6 +226,13 @@ export class Router {
         return this.#reject(payload.error.reason, payload.error.message, { event_type: eventType });
       }
     }
+    if (this.#ledger.seqsUnsafe) {
+      return this.#reject(
+        "store_unavailable",
+        "the store can save neither state nor seqs, so nothing is broadcast (a seq could be reused after a restart)",
+        { event_type: eventType },
+      );
+    }
     if (!this.#admits(eventType)) return;
     const seq = this.#ledger.lastSeq(eventType) + 1;
     const messageId = (raw.message_id ?? crypto.randomUUID()) as string;
@@ -332,7 +345,21 @@ export class Router {
     const types = this.#types;
     const count = types.length;
     if (count === 0) return null;
-    this.#ledger.flush();
+    if (!this.#ledger.flush()) {
+      // Neither written nor saved: a seq broadcast now could be handed out
+      // again after a restart, so these are recorded but never sent.
+      this.#types = [];
+      this.#sources = [];
+      this.#splits = [];
+      this.#inserts = [];
+      this.#bytes = 0;
+      this.#counters.messagesHeldBack += count;
+      this.#logger.limited("error", "messages_held_back", "messages not broadcast", {
+        messages: count,
+        reason: "the store can save neither state nor seqs",
+      });
+      return null;
+    }
     // Every frame of the read, in order, written once into one buffer.
     const out = new Uint8Array(this.#bytes);
     const sources = this.#sources;

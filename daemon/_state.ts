@@ -18,7 +18,7 @@ import { MAX_TIMER_DELAY, OperationTable } from "./_state_operation_table.ts";
 import { errorText } from "./_state_operations.ts";
 import { EventTypeTable } from "./_state_types.ts";
 import { WriteBehind } from "./_state_write_behind.ts";
-import type { Store, StoredEventType } from "./store.ts";
+import type { Store, StoredEventType, StoreHealth } from "./store.ts";
 
 const DEFAULT_HISTORY_LIMIT = 1000;
 const DEFAULT_OPERATION_RETENTION = 1000;
@@ -75,8 +75,15 @@ export interface DaemonStateOptions {
    * this returns, it is marked failed without being routed.
    */
   onStale?: (message: Message) => void;
-  /** Gets a line worth logging, such as a failed store write. */
+  /** Gets a line worth logging, such as the store working again. */
   onWarning?: (text: string) => void;
+  /**
+   * Gets a line for every failed store write, as long as they fail (the
+   * daemon logs it at error level, rate-limited).
+   *
+   * @default {onWarning}
+   */
+  onStoreError?: (text: string) => void;
   /**
    * The clock, in ms since the epoch.
    *
@@ -281,6 +288,8 @@ export class DaemonState implements Disposable {
       delay: flushDelay,
       sources: [this.#types, this.#operations],
       onWarning,
+      onStoreError: options.onStoreError ?? onWarning,
+      now,
     });
     let snapshot;
     try {
@@ -579,8 +588,12 @@ export class DaemonState implements Disposable {
 
   /**
    * Writes every pending change now, in one transaction. A failed write is
-   * reported through `onWarning` (once per run of failures) and retried
-   * with the next batch; the state in memory is unaffected.
+   * reported through `onStoreError` (every time) and retried with the next
+   * batch, or after a second; the state in memory is unaffected.
+   *
+   * @returns Whether every seq recorded so far is safe from reuse: written,
+   * or saved by the store beside a failed write. The daemon broadcasts only
+   * then.
    *
    * @example
    * ```ts
@@ -595,8 +608,45 @@ export class DaemonState implements Disposable {
    * assert.equal(store.load().eventTypes[0]?.event_type, "theme");
    * ```
    */
-  flush(): void {
-    this.#writes.flush();
+  flush(): boolean {
+    return this.#writes.flush();
+  }
+
+  /**
+   * True while a failed write could save neither state nor seqs: the daemon
+   * then routes nothing (a seq it broadcast could be reused after a
+   * restart). A retry runs every second while this lasts.
+   *
+   * @example
+   * ```ts
+   * import { DaemonState } from "./_state.ts";
+   * import { MemoryStore } from "./store.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using state = new DaemonState({ store: new MemoryStore() });
+   * assert.equal(state.seqsUnsafe, false);
+   * ```
+   */
+  get seqsUnsafe(): boolean {
+    return this.#writes.seqsUnsafe;
+  }
+
+  /**
+   * How the store's writes are going, for `get_daemon_status`.
+   *
+   * @returns A fresh object.
+   * @example
+   * ```ts
+   * import { DaemonState } from "./_state.ts";
+   * import { MemoryStore } from "./store.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using state = new DaemonState({ store: new MemoryStore() });
+   * assert.equal(state.storeHealth().ok, true);
+   * ```
+   */
+  storeHealth(): StoreHealth {
+    return this.#writes.health();
   }
 
   // ------------------------------------------------------------------ close

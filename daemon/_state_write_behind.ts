@@ -2,14 +2,23 @@
  * Write-behind batching of the daemon's state: changes accumulate in
  * memory and go to the store in one transaction, `flushDelay` after the
  * first of a burst, or at once on {@linkcode WriteBehind.flush}. A failed
- * write is reported once per run of failures and retried with the next
- * batch; the state in memory is unaffected.
+ * write is reported every time and retried with the next batch (or after a
+ * second); the state in memory is unaffected.
  *
  * @module
  */
 
 import { errorText } from "./_state_operations.ts";
-import { emptyBatch, type Store, type StoreBatch } from "./store.ts";
+import {
+  emptyBatch,
+  type Store,
+  type StoreBatch,
+  type StoreHealth,
+  StoreWriteError,
+} from "./store.ts";
+
+/** While the store fails, unwritten changes are retried this often. */
+const RETRY_DELAY = 1000;
 
 /** A part of the state with changes to write. */
 export interface WriteSource {
@@ -29,8 +38,12 @@ export interface WriteBehindOptions {
   delay: number;
   /** The parts whose changes are written together. */
   sources: WriteSource[];
-  /** Gets the warnings: a failed write, a recovered one, a failed close. */
+  /** Gets the warnings: a recovered write, a failed close. */
   onWarning: (text: string) => void;
+  /** Gets a line for every failed write, as long as they fail. */
+  onStoreError: (text: string) => void;
+  /** The clock, ms since the epoch. */
+  now: () => number;
 }
 
 /** The flush timer and the store writes; the timer exists only while changes wait. */
@@ -39,8 +52,13 @@ export class WriteBehind {
   #delay: number;
   #sources: WriteSource[];
   #onWarning: (text: string) => void;
+  #onStoreError: (text: string) => void;
+  #now: () => number;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #failing = false;
+  /** When the current run of failed writes began, or `null` while writes work. */
+  #failingSince: number | null = null;
+  /** A failed write could not save the seqs either. */
+  #unsafe = false;
   #closed = false;
   #writes = 0;
   #failures = 0;
@@ -51,6 +69,26 @@ export class WriteBehind {
     this.#delay = options.delay;
     this.#sources = options.sources;
     this.#onWarning = options.onWarning;
+    this.#onStoreError = options.onStoreError;
+    this.#now = options.now;
+  }
+
+  /** True while a failed write could save neither state nor seqs. */
+  get seqsUnsafe(): boolean {
+    return this.#unsafe;
+  }
+
+  /** How the store's writes are going. */
+  health(): StoreHealth {
+    const since = this.#failingSince;
+    const health = since === null ? undefined : this.#store.health?.();
+    return {
+      ok: since === null,
+      error: since === null ? null : (health?.error ?? "write failed"),
+      failing_since: since === null ? null : new Date(since).toISOString(),
+      failed_writes: since === null ? 0 : (health?.failed_writes ?? this.#failures),
+      seqs_saved: !this.#unsafe,
+    };
   }
 
   /** Whether a write is scheduled. */
@@ -59,12 +97,12 @@ export class WriteBehind {
   }
 
   /** Schedules a write unless one is scheduled (or the state is closed). */
-  schedule(): void {
+  schedule(delay = this.#delay): void {
     if (this.#closed || this.#timer !== undefined) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.flush();
-    }, this.#delay);
+    }, delay);
   }
 
   /** Whether any source has something to write. */
@@ -72,33 +110,55 @@ export class WriteBehind {
     return this.#sources.some((source) => source.pending);
   }
 
-  /** Writes every pending change now, in one transaction. */
-  flush(): void {
+  /**
+   * Writes every pending change now, in one transaction. A failed write is
+   * reported every time (the daemon rate-limits the lines) and retried with
+   * the next batch, or after a second while nothing else comes.
+   *
+   * @returns Whether every seq recorded so far is safe from reuse: written,
+   * or saved by the store beside the failed write.
+   */
+  flush(): boolean {
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    if (!this.pending) return;
+    if (!this.pending) return !this.#unsafe;
     const batch = emptyBatch();
     for (const source of this.#sources) source.addTo(batch);
     try {
       this.#store.write(batch);
     } catch (error) {
       this.#failures++;
-      if (!this.#failing) {
-        this.#failing = true;
-        this.#onWarning(
-          `Cannot write state to the store, keeping it in memory: ${errorText(error)}`,
-        );
-      }
-      return;
+      const saved = error instanceof StoreWriteError && error.seqsSaved;
+      // Safe again once a later failure still saved every seq handed out.
+      this.#unsafe = !saved;
+      const now = this.#now();
+      if (this.#failingSince === null) this.#failingSince = now;
+      this.#onStoreError(
+        `Cannot write state to the store (failing for ${
+          seconds(now - this.#failingSince)
+        }, ${this.#failures} failed writes), keeping it in memory: ${errorText(error)}${
+          saved
+            ? "; the seqs handed out are saved, so none is reused after a restart"
+            : "; messages are not broadcast until the seqs can be saved"
+        }`,
+      );
+      this.schedule(RETRY_DELAY);
+      return saved;
     }
-    if (this.#failing) {
-      this.#failing = false;
-      this.#onWarning("Writing state to the store works again");
+    if (this.#failingSince !== null) {
+      this.#onWarning(
+        `Writing state to the store works again, after ${
+          seconds(this.#now() - this.#failingSince)
+        }`,
+      );
+      this.#failingSince = null;
     }
+    this.#unsafe = false;
     this.#writes++;
     for (const source of this.#sources) source.written();
+    return true;
   }
 
   /** Transactions written and failed since start-up. */
@@ -120,4 +180,8 @@ export class WriteBehind {
       this.#onWarning(`Cannot close the store: ${errorText(error)}`);
     }
   }
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
 }

@@ -1,5 +1,6 @@
 import { DEFAULT_MAX_MESSAGE_SIZE, defaultStateDir, SocketNames } from "../protocol/mod.ts";
 import { resolveSocketDir } from "../transport/mod.ts";
+import type { Store } from "./store.ts";
 
 /** The log levels, least severe first. @example
  * ```ts
@@ -149,6 +150,11 @@ export interface DaemonOptions {
    * Receives each log line; defaults to writing it to stderr.
    */
   logSink?: (line: string) => void;
+  /**
+   * The store to keep state in instead of `<stateDir>/state.db` (embedding,
+   * tests); the state dir is then neither created nor locked.
+   */
+  store?: Store;
 }
 
 /** Every option resolved to its value: {@linkcode DotfilesDaemon.config}. @example
@@ -161,8 +167,8 @@ export interface DaemonOptions {
  * ```
  */
 export type DaemonConfig =
-  & Required<Omit<DaemonOptions, "logSink">>
-  & Pick<DaemonOptions, "logSink">;
+  & Required<Omit<DaemonOptions, "logSink" | "store">>
+  & Pick<DaemonOptions, "logSink" | "store">;
 
 function positiveInteger(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 1) {
@@ -229,6 +235,7 @@ export function resolveDaemonConfig(options: DaemonOptions = {}): DaemonConfig {
     logLevel = "info",
     logFormat = "text",
     logSink,
+    store,
   } = options;
   if (maxMessageSize > 0xffffffff) {
     throw new RangeError(
@@ -264,5 +271,6 @@ export function resolveDaemonConfig(options: DaemonOptions = {}): DaemonConfig {
     logLevel,
     logFormat,
     ...(logSink ? { logSink } : {}),
+    ...(store ? { store } : {}),
   };
 }

@@ -163,11 +163,19 @@ export class DotfilesDaemon implements AsyncDisposable {
    * is held: on failure, `await using` releases what was acquired.
    */
   async #acquire(): Promise<Running> {
-    const { socketDir } = this.config;
+    const { socketDir, stateDir } = this.config;
     await using stack = new AsyncDisposableStack();
-    await prepareDir(socketDir, "socket directory");
-    const lock = await acquireLock(socketDir, SocketNames.LOCK);
+    const socketUid = await this.#prepareDir(socketDir, "socket directory");
+    const lock = await acquireLock(socketDir, SocketNames.LOCK, socketUid);
     stack.defer(() => lock.release());
+    if (this.config.persist && this.config.store === undefined) {
+      // One daemon per state dir too: two writing one state.db would hand out the same seqs.
+      const stateUid = await this.#prepareDir(stateDir, "state directory");
+      if (!(await sameDir(stateDir, socketDir))) {
+        const stateLock = await acquireLock(stateDir, SocketNames.LOCK, stateUid);
+        stack.defer(() => stateLock.release());
+      }
+    }
     const removed = await removeLeftoverSockets(socketDir, (name) => this.#isOurSocket(name));
     if (removed.length > 0) {
       this.#logger.info("removed leftover sockets", { count: removed.length });
@@ -183,12 +191,13 @@ export class DotfilesDaemon implements AsyncDisposable {
     });
     const state = stack.adopt(
       new DaemonState({
-        store: await this.#openStore(),
+        store: this.#openStore(),
         historyLimit: this.config.historyLimit,
         operationRetention: this.config.operationRetention,
         staleAfter: this.config.staleAfter,
         onStale: (message) => this.#routeStale(message),
         onWarning: (text) => this.#logger.warn(text),
+        onStoreError: (text) => this.#logger.limited("error", "store_write_failed", text),
       }),
       (s) => s.close(),
     );
@@ -245,9 +254,22 @@ export class DotfilesDaemon implements AsyncDisposable {
     return { state, router, commands, queries, resources: stack.move() };
   }
 
-  async #openStore(): Promise<Store> {
+  /** Prepares a dir, logging what was removed from one others could write to; returns our uid. */
+  async #prepareDir(dir: string, what: string): Promise<number | null> {
+    const prepared = await prepareDir(dir, what);
+    if (prepared.removed.length > 0) {
+      this.#logger.warn(`removed files of other users from the ${what}`, {
+        dir,
+        names: prepared.removed.slice(0, 20).join(","),
+        count: prepared.removed.length,
+      });
+    }
+    return prepared.uid;
+  }
+
+  #openStore(): Store {
+    if (this.config.store !== undefined) return this.config.store;
     if (!this.config.persist) return new MemoryStore();
-    await prepareDir(this.config.stateDir, "state directory");
     return SqliteStore.open(`${this.config.stateDir}/state.db`, {
       onWarning: (text) => this.#logger.warn(text),
     });
@@ -321,6 +343,7 @@ export class DotfilesDaemon implements AsyncDisposable {
       uptime_seconds: this.#startedAt === 0 ? 0 : (Date.now() - this.#startedAt) / 1000,
       socket_dir: this.config.socketDir,
       state_dir: this.config.persist ? this.config.stateDir : null,
+      store: (running?.state.storeHealth() ?? null) as JsonObject | null,
       counters: {
         ...this.#counters.toJSON({
           publishers: running?.commands.publishers ?? 0,
@@ -371,5 +394,16 @@ export class DotfilesDaemon implements AsyncDisposable {
   /** Same as {@linkcode DotfilesDaemon.stop}. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.stop();
+  }
+}
+
+/** Whether two paths name the same directory (then one lock covers both). */
+async function sameDir(a: string, b: string): Promise<boolean> {
+  if (a === b) return true;
+  try {
+    const [x, y] = await Promise.all([Deno.stat(a), Deno.stat(b)]);
+    return x.ino !== null && x.ino === y.ino && x.dev === y.dev;
+  } catch {
+    return false;
   }
 }

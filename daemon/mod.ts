@@ -42,5 +42,7 @@ export {
   type StoredEventType,
   type StoredHistoryEntry,
   type StoredState,
+  type StoreHealth,
   type StoreSnapshot,
+  StoreWriteError,
 } from "./store.ts";

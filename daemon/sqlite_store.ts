@@ -7,15 +7,18 @@
  */
 
 import { CHECKPOINT_WORKER_URL, type CheckpointReply } from "./_checkpoint_worker.ts";
+import { assertOwnEntry } from "./_socket_dir.ts";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { JsonObject, OperationRecord } from "../protocol/mod.ts";
-import type {
-  Store,
-  StoreBatch,
-  StoredEventType,
-  StoredHistoryEntry,
-  StoredState,
-  StoreSnapshot,
+import {
+  type Store,
+  type StoreBatch,
+  type StoredEventType,
+  type StoredHistoryEntry,
+  type StoredState,
+  type StoreHealth,
+  type StoreSnapshot,
+  StoreWriteError,
 } from "./store.ts";
 
 /** The schema this version writes. Older ones get migrated in `#migrate()`. */
@@ -181,17 +184,23 @@ export class SqliteStore implements Store, Disposable {
   #checkpoints = 0;
   #inlineCheckpoints = false;
   #onWarning: (text: string) => void;
+  #marks: SeqMarks;
+  /** The current run of failed writes, or `null` while writes work. */
+  #failing: { since: number; count: number; error: string; nextTry: number } | null = null;
+  #seqsSaved = true;
 
   private constructor(
     path: string,
     db: DatabaseSync,
     statements: Statements,
+    marks: SeqMarks,
     onWarning: (text: string) => void,
   ) {
     this.#onWarning = onWarning;
     this.#path = path;
     this.#db = db;
     this.#statements = statements;
+    this.#marks = marks;
     this.#startCheckpointer();
   }
 
@@ -241,7 +250,14 @@ export class SqliteStore implements Store, Disposable {
       prepareFile(path);
       opened = openDatabase(path);
     }
-    return new SqliteStore(path, opened.db, opened.statements, onWarning);
+    let marks: SeqMarks;
+    try {
+      marks = SeqMarks.open(`${path}${SEQ_MARKS_SUFFIX}`, onWarning);
+    } catch (error) {
+      opened.db.close();
+      throw error;
+    }
+    return new SqliteStore(path, opened.db, opened.statements, marks, onWarning);
   }
 
   /** The database file. */
@@ -325,12 +341,9 @@ export class SqliteStore implements Store, Disposable {
         if (first + i >= floor) history.push({ event_type: eventType, seq: first + i, body });
       });
     }
-    return {
-      eventTypes: eventTypes.map((t) => ({ ...t })),
-      state,
-      operations,
-      history,
-    };
+    const types = eventTypes.map((t) => ({ ...t }));
+    this.#applyMarks(types);
+    return { eventTypes: types, state, operations, history };
   }
 
   /**
@@ -358,6 +371,109 @@ export class SqliteStore implements Store, Disposable {
    */
   write(batch: StoreBatch): void {
     this.#assertOpen("write to");
+    const failing = this.#failing;
+    if (failing !== null && performance.now() < failing.nextTry) {
+      // Backing off: do not hammer a full disk, but keep the seqs safe.
+      failing.count++;
+      this.#failed(batch, failing.error, null);
+    }
+    try {
+      this.#transaction(batch);
+    } catch (error) {
+      this.#failed(batch, errorText(error), error);
+    }
+    this.#failing = null;
+    this.#seqsSaved = true;
+    // Marks the database now covers are not needed any more.
+    if (this.#marks.size > 0) this.#marks.forget(batch.eventTypes);
+  }
+
+  /** Records a failed write, saves the batch's seqs beside the database, and throws. */
+  #failed(batch: StoreBatch, text: string, cause: unknown): never {
+    const now = performance.now();
+    let failing = this.#failing;
+    if (failing === null) {
+      failing = this.#failing = { since: now, count: 0, error: text, nextTry: now };
+    }
+    if (cause !== null) {
+      failing.count++;
+      failing.error = text;
+      // Only a disk that refuses writes is left alone for a while.
+      const backoff = !isDiskError(cause) ? 0 : Math.min(
+        MAX_RETRY_MS,
+        MIN_RETRY_MS * 2 ** Math.min(10, Math.floor(failing.count / 10)),
+      );
+      failing.nextTry = now + backoff;
+    }
+    let saved = false;
+    let why = "";
+    try {
+      this.#marks.save(batch.eventTypes);
+      saved = true;
+    } catch (error) {
+      why = `; cannot save the seqs in ${this.#marks.path} either: ${errorText(error)}`;
+    }
+    this.#seqsSaved = saved;
+    throw new StoreWriteError(
+      `Cannot write state to ${this.#path}: ${text}${why}`,
+      cause === null ? { seqsSaved: saved } : { cause, seqsSaved: saved },
+    );
+  }
+
+  /**
+   * How writes are going: while they fail, since when, how many, the last
+   * error, and whether the seqs handed out are saved beside the database.
+   *
+   * @returns A fresh object.
+   * @example
+   * ```ts
+   * import { SqliteStore } from "@dotfiles/daemon/daemon";
+   * import assert from "node:assert/strict";
+   *
+   * const dir = await Deno.makeTempDir();
+   * {
+   *   using store = SqliteStore.open(`${dir}/state.db`);
+   *   assert.equal(store.health().ok, true);
+   * }
+   * await Deno.remove(dir, { recursive: true });
+   * ```
+   */
+  health(): StoreHealth {
+    const failing = this.#failing;
+    return {
+      ok: failing === null,
+      error: failing?.error ?? null,
+      failing_since: failing === null
+        ? null
+        : new Date(Date.now() - (performance.now() - failing.since)).toISOString(),
+      failed_writes: failing?.count ?? 0,
+      seqs_saved: this.#seqsSaved,
+    };
+  }
+
+  /** Raises each type's `last_seq` to its saved mark, adding types only marks know. */
+  #applyMarks(types: StoredEventType[]): void {
+    if (this.#marks.size === 0) return;
+    const byName = new Map(types.map((t) => [t.event_type, t]));
+    const raised: string[] = [];
+    for (const [name, seq] of this.#marks.entries()) {
+      const stored = byName.get(name);
+      if (stored !== undefined && stored.last_seq >= seq) continue;
+      raised.push(`${name} from ${stored?.last_seq ?? 0} to ${seq}`);
+      if (stored !== undefined) stored.last_seq = seq;
+      else types.push({ event_type: name, message_count: 0, last_seq: seq, last_event_at: null });
+    }
+    types.sort((a, b) => a.event_type < b.event_type ? -1 : a.event_type > b.event_type ? 1 : 0);
+    if (raised.length > 0) {
+      this.#onWarning(
+        `Resuming past seqs handed out while the store could not write (their messages were not stored): ${
+          raised.slice(0, 10).join(", ")
+        }${raised.length > 10 ? ` and ${raised.length - 10} more types` : ""}`,
+      );
+    }
+  }
+
+  #transaction(batch: StoreBatch): void {
     const db = this.#db;
     const s = this.#statements;
     db.exec("BEGIN IMMEDIATE");
@@ -472,6 +588,7 @@ export class SqliteStore implements Store, Disposable {
     this.#closed = true;
     this.#checkpointer?.terminate();
     this.#checkpointer = null;
+    this.#marks.close();
     try {
       this.#db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     } catch {
@@ -534,6 +651,145 @@ export class SqliteStore implements Store, Disposable {
       throw new TypeError(`Cannot ${action} the store: it is closed`);
     }
   }
+}
+
+/** Beside `state.db`: the highest seq per type handed out while the database could not be written. */
+const SEQ_MARKS_SUFFIX = "-seq";
+/** The marks file's size, written at open so later writes overwrite in place (no new blocks). */
+const SEQ_MARKS_BYTES = 64 * 1024;
+/** While writes fail, the database is tried again after this, doubling every 10 failures... */
+const MIN_RETRY_MS = 50;
+/** ...up to this. */
+const MAX_RETRY_MS = 1000;
+
+/**
+ * The seq marks: a small file of `{"event_type": seq}` beside the
+ * database, written only while the database cannot be, before anything is
+ * broadcast. It is filled to 64 KiB with spaces when created, so each write
+ * overwrites blocks the file already has: on a full disk (ext4, tmpfs) that
+ * still succeeds where SQLite, which needs new pages, fails. A start reads
+ * it and resumes each type past its mark, so a seq a monitor may have seen
+ * is never handed out again; once the database has caught up, the marks are
+ * cleared.
+ */
+class SeqMarks {
+  readonly path: string;
+  #file: Deno.FsFile;
+  #marks: Map<string, number>;
+  /** Bytes of content last written: a shorter write pads over the rest. */
+  #written: number;
+  #encoder = new TextEncoder();
+
+  private constructor(
+    path: string,
+    file: Deno.FsFile,
+    marks: Map<string, number>,
+    written: number,
+  ) {
+    this.path = path;
+    this.#file = file;
+    this.#marks = marks;
+    this.#written = written;
+  }
+
+  static open(path: string, onWarning: (text: string) => void): SeqMarks {
+    const file = Deno.openSync(path, { read: true, write: true, create: true, mode: 0o600 });
+    try {
+      const size = file.statSync().size;
+      const bytes = new Uint8Array(size);
+      let read = 0;
+      while (read < size) {
+        const n = file.readSync(bytes.subarray(read));
+        if (n === null) break;
+        read += n;
+      }
+      const text = new TextDecoder().decode(bytes.subarray(0, read)).trim();
+      const marks = new Map<string, number>();
+      if (text !== "") {
+        try {
+          const parsed = JSON.parse(text);
+          for (const [name, seq] of Object.entries(parsed as Record<string, unknown>)) {
+            if (Number.isSafeInteger(seq) && (seq as number) > 0) marks.set(name, seq as number);
+          }
+        } catch (error) {
+          onWarning(`Cannot read the seq marks in ${path}, ignoring them: ${errorText(error)}`);
+        }
+      }
+      if (size < SEQ_MARKS_BYTES) {
+        try {
+          file.seekSync(size, Deno.SeekMode.Start);
+          writeAllSync(file, new Uint8Array(SEQ_MARKS_BYTES - size).fill(0x20));
+          file.syncDataSync();
+        } catch (error) {
+          onWarning(`Cannot reserve space for the seq marks in ${path}: ${errorText(error)}`);
+        }
+      }
+      return new SeqMarks(path, file, marks, new TextEncoder().encode(text).byteLength);
+    } catch (error) {
+      file.close();
+      throw error;
+    }
+  }
+
+  get size(): number {
+    return this.#marks.size;
+  }
+
+  entries(): IterableIterator<[string, number]> {
+    return this.#marks.entries();
+  }
+
+  /** Raises the marks to the types' `last_seq` and writes them; throws when the write fails. */
+  save(types: StoredEventType[]): void {
+    let changed = false;
+    for (const t of types) {
+      if ((this.#marks.get(t.event_type) ?? 0) < t.last_seq) {
+        this.#marks.set(t.event_type, t.last_seq);
+        changed = true;
+      }
+    }
+    if (changed) this.#write();
+  }
+
+  /** Drops the marks that `types`, just written to the database, cover. */
+  forget(types: StoredEventType[]): void {
+    let changed = false;
+    for (const t of types) {
+      const mark = this.#marks.get(t.event_type);
+      if (mark !== undefined && mark <= t.last_seq) {
+        this.#marks.delete(t.event_type);
+        changed = true;
+      }
+    }
+    if (!changed) return;
+    try {
+      this.#write();
+    } catch {
+      // A stale mark only makes a restart skip a few seqs; never reuse them.
+    }
+  }
+
+  #write(): void {
+    const content = this.#encoder.encode(JSON.stringify(Object.fromEntries(this.#marks)));
+    const bytes = new Uint8Array(Math.max(content.byteLength, this.#written)).fill(0x20);
+    bytes.set(content);
+    this.#file.seekSync(0, Deno.SeekMode.Start);
+    writeAllSync(this.#file, bytes);
+    this.#written = content.byteLength;
+  }
+
+  close(): void {
+    try {
+      this.#file.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
+  let offset = 0;
+  while (offset < bytes.byteLength) offset += file.writeSync(bytes.subarray(offset));
 }
 
 /** Transactions between two background WAL checkpoints. */
@@ -672,15 +928,28 @@ function prepareStatements(db: DatabaseSync): Statements {
   };
 }
 
-/** Creates the directory (0700) and an empty file (0600) when missing. */
+/** Beside the database, SQLite opens these by name (and follows links to them). */
+const SIDE_FILES = ["-wal", "-shm", "-journal", "-seq"];
+
+/**
+ * Creates the directory (0700) and an empty file (0600) when missing, and
+ * refuses a database, WAL, shared-memory or journal path that is a link or
+ * not a plain file of the directory's owner: SQLite would follow a planted
+ * link and write the database, and its `-wal` and `-shm`, beside the target.
+ */
 function prepareFile(path: string): void {
   const slash = path.lastIndexOf("/");
-  if (slash > 0) Deno.mkdirSync(path.slice(0, slash), { recursive: true, mode: 0o700 });
+  const dir = slash > 0 ? path.slice(0, slash) : ".";
+  if (slash > 0) Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const uid = Deno.statSync(dir).uid;
+  for (const suffix of ["", ...SIDE_FILES]) assertOwnEntry(`${path}${suffix}`, "file", uid);
   try {
+    // createNew (O_EXCL) never follows a link.
     Deno.openSync(path, { createNew: true, write: true, mode: 0o600 }).close();
   } catch (error) {
     if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
   }
+  assertOwnEntry(path, "file", uid);
 }
 
 /** Renames the file and its WAL aside, and removes its shared-memory index. */
@@ -696,6 +965,15 @@ function moveAside(path: string, aside: string): void {
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
+}
+
+/** SQLite's read-only, I/O error and disk full codes. */
+const DISK_CODES: ReadonlySet<number> = new Set([8, 10, 13]);
+
+function isDiskError(error: unknown): boolean {
+  if (typeof error !== "object" || error === null) return false;
+  const code = (error as { errcode?: unknown }).errcode;
+  return typeof code === "number" && DISK_CODES.has(code & 0xff);
 }
 
 function isTransient(error: unknown): boolean {

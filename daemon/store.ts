@@ -164,6 +164,65 @@ export interface StoreBatch {
 }
 
 /**
+ * Thrown by {@linkcode Store.write} when the transaction failed. When
+ * `seqsSaved` is true, the highest `seq` of every event type in the batch
+ * was saved where the next start reads it, so none of those seqs is handed
+ * out again after a restart even though the batch itself is lost; the
+ * daemon may then broadcast what it recorded. When false it must not.
+ *
+ * @example
+ * ```ts
+ * import { StoreWriteError } from "@dotfiles/daemon/daemon";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new StoreWriteError("Cannot write: disk full", { seqsSaved: true });
+ * assert.ok(error.seqsSaved);
+ * assert.equal(error.name, "StoreWriteError");
+ * ```
+ */
+export class StoreWriteError extends Error {
+  /** Whether the batch's seqs were saved outside the failed transaction. */
+  readonly seqsSaved: boolean;
+
+  /**
+   * Creates the error.
+   *
+   * @param message The error message.
+   * @param options `seqsSaved` and an optional cause.
+   */
+  constructor(message: string, options: ErrorOptions & { seqsSaved: boolean }) {
+    super(message, options);
+    this.name = "StoreWriteError";
+    this.seqsSaved = options.seqsSaved;
+  }
+}
+
+/**
+ * How a store's writes are going, for `get_daemon_status`.
+ *
+ * @example
+ * ```ts
+ * import type { StoreHealth } from "@dotfiles/daemon/daemon";
+ * import assert from "node:assert/strict";
+ *
+ * const h: StoreHealth = { ok: true, error: null, failing_since: null, failed_writes: 0, seqs_saved: true };
+ * assert.ok(h.ok);
+ * ```
+ */
+export interface StoreHealth {
+  /** False while writes fail. */
+  ok: boolean;
+  /** The last write's error while failing, else `null`. */
+  error: string | null;
+  /** When the current run of failures began (ISO-8601, UTC), else `null`. */
+  failing_since: string | null;
+  /** Writes failed in the current run of failures (0 while ok). */
+  failed_writes: number;
+  /** Whether the seqs handed out are all saved (written, or kept beside the store while failing). */
+  seqs_saved: boolean;
+}
+
+/**
  * Where the daemon keeps its state between runs.
  *
  * @example A store in a function signature
@@ -182,8 +241,14 @@ export interface Store {
   readonly path: string | null;
   /** Reads everything the store holds. */
   load(): StoreSnapshot;
-  /** Applies a batch in one transaction; throws when it could not. */
+  /**
+   * Applies a batch in one transaction; throws when it could not (a
+   * {@linkcode StoreWriteError} says whether the batch's seqs were saved
+   * anyway; any other error means they were not).
+   */
   write(batch: StoreBatch): void;
+  /** How writes are going; a store without it is taken to be always ok. */
+  health?(): StoreHealth;
   /** Releases the store; idempotent. */
   close(): void;
 }

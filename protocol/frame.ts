@@ -27,6 +27,10 @@ export const FRAME_HEADER_SIZE = 4;
 
 const encoder = new TextEncoder();
 
+/** First buffer for a body split across reads; it doubles as bytes arrive. */
+const INITIAL_BODY_BYTES = 4096;
+const EMPTY = new Uint8Array(0);
+
 /**
  * Frames a message: a 4-byte unsigned big-endian length, then the body.
  * An object is serialised as UTF-8 JSON; bytes are framed as they are.
@@ -157,7 +161,10 @@ export class FrameDecoder {
   #max: number;
   #header = new Uint8Array(FRAME_HEADER_SIZE);
   #headerFill = 0;
+  /** The partial body's buffer: grown as bytes arrive, never past `#bodySize`. */
   #body: Uint8Array | null = null;
+  /** The length the partial body's header announced. */
+  #bodySize = 0;
   #bodyFill = 0;
 
   /**
@@ -182,6 +189,26 @@ export class FrameDecoder {
   }
 
   /**
+   * Bytes held for the partial frame: its buffer, which grows with what has
+   * arrived (at most twice that), not with the length its header announced.
+   *
+   * @example A 1 MiB header alone holds no body buffer
+   * ```ts
+   * import { FrameDecoder } from "@dotfiles/daemon/protocol";
+   * import assert from "node:assert/strict";
+   *
+   * const decoder = new FrameDecoder();
+   * decoder.push(new Uint8Array([0, 16, 0, 0]), () => {});
+   * assert.equal(decoder.buffered, 0);
+   * decoder.push(new Uint8Array(10), () => {});
+   * assert.ok(decoder.buffered < 8192);
+   * ```
+   */
+  get buffered(): number {
+    return this.#body === null ? 0 : this.#body.byteLength;
+  }
+
+  /**
    * Feeds bytes; calls `onBody` for each complete frame body, in order.
    * A body inside `chunk` is a view of it: copy it to keep it past the call
    * if the chunk's buffer is reused.
@@ -195,15 +222,25 @@ export class FrameDecoder {
     const length = chunk.byteLength;
     while (offset < length) {
       if (this.#body !== null) {
-        const need = this.#body.byteLength - this.#bodyFill;
-        const take = Math.min(need, length - offset);
+        const take = Math.min(this.#bodySize - this.#bodyFill, length - offset);
+        const fill = this.#bodyFill + take;
+        if (fill > this.#body.byteLength) {
+          // Grow by doubling, so a header alone costs nothing and a frame
+          // arriving in many reads is copied a bounded number of times.
+          const grown = new Uint8Array(
+            Math.min(this.#bodySize, Math.max(fill, this.#body.byteLength * 2, INITIAL_BODY_BYTES)),
+          );
+          grown.set(this.#body.subarray(0, this.#bodyFill));
+          this.#body = grown;
+        }
         this.#body.set(chunk.subarray(offset, offset + take), this.#bodyFill);
-        this.#bodyFill += take;
+        this.#bodyFill = fill;
         offset += take;
-        if (this.#bodyFill === this.#body.byteLength) {
+        if (fill === this.#bodySize) {
           const body = this.#body;
           this.#body = null;
           this.#bodyFill = 0;
+          this.#bodySize = 0;
           onBody(body);
         }
         continue;
@@ -227,7 +264,10 @@ export class FrameDecoder {
         onBody(chunk.subarray(offset, offset + size));
         offset += size;
       } else {
-        this.#body = new Uint8Array(size);
+        // Nothing is allocated for the announced length: the buffer grows
+        // with what arrives (next turn of the loop, or the next push).
+        this.#body = EMPTY;
+        this.#bodySize = size;
       }
     }
   }
@@ -241,9 +281,11 @@ export class FrameDecoder {
     if (this.idle) return;
     const got = this.#body === null
       ? `${this.#headerFill} of 4 header bytes`
-      : `${this.#bodyFill} of ${this.#body.byteLength} body bytes`;
+      : `${this.#bodyFill} of ${this.#bodySize} body bytes`;
     this.#headerFill = 0;
     this.#body = null;
+    this.#bodyFill = 0;
+    this.#bodySize = 0;
     throw new FrameError(`Cannot read frame: stream ended after ${got}`, "truncated");
   }
 

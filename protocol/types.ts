@@ -272,6 +272,18 @@ export interface DaemonStatusResult {
   socket_dir: string;
   /** Absolute state directory, or `null` when nothing is persisted. */
   state_dir: string | null;
+  /**
+   * How the state store's writes are going (absent from daemons before it,
+   * `null` before start-up). While `ok` is false, state is kept in memory
+   * only; while `seqs_saved` is also false, nothing is broadcast.
+   */
+  store?: {
+    ok: boolean;
+    error: string | null;
+    failing_since: string | null;
+    failed_writes: number;
+    seqs_saved: boolean;
+  } | null;
   /** Every counter the daemon keeps, by name. */
   counters: { [name: string]: number | { [key: string]: number } };
 }

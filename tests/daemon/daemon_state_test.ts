@@ -761,19 +761,30 @@ Deno.test("DaemonState keeps going in memory when the store fails, and writes it
     close: () => inner.close(),
   };
   const warnings: string[] = [];
-  using state = new DaemonState({ store, onWarning: (w) => warnings.push(w) });
+  const errors: string[] = [];
+  using state = new DaemonState({
+    store,
+    onWarning: (w) => warnings.push(w),
+    onStoreError: (e) => errors.push(e),
+  });
   route(state, MessageBuilder.stateUpdate({ eventType: "f", stateKey: "k", stateValue: { a: 1 } }));
-  state.flush();
+  assert.equal(state.flush(), false, "a plain store error saves no seqs");
+  assert.ok(state.seqsUnsafe);
   route(state, MessageBuilder.stateUpdate({ eventType: "f", stateKey: "j", stateValue: { b: 2 } }));
   state.flush();
-  assert.equal(warnings.length, 1, "one warning per run of failures");
-  assert.match(warnings[0]!, /disk I\/O error/);
+  assert.equal(errors.length, 2, "one line per failed write, as long as it lasts");
+  assert.match(errors[0]!, /disk I\/O error/);
+  assert.equal(warnings.length, 0);
   assert.equal(state.counters().store_write_failures, 2);
+  assert.equal(state.storeHealth().ok, false);
   assert.deepEqual(state.currentState("f"), { state: { k: { a: 1 }, j: { b: 2 } } });
 
   failing = false;
-  state.flush();
-  assert.equal(warnings.length, 2);
+  assert.equal(state.flush(), true);
+  assert.equal(state.seqsUnsafe, false);
+  assert.equal(state.storeHealth().ok, true);
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0]!, /works again/);
   const snapshot = inner.load();
   assert.equal(snapshot.state.length, 2);
   assert.deepEqual(snapshot.history.map((h) => h.seq), [1, 2]);

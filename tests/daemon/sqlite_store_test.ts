@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { DaemonState } from "../../daemon/_state.ts";
 import { SqliteStore } from "../../daemon/sqlite_store.ts";
-import { emptyBatch } from "../../daemon/store.ts";
+import { emptyBatch, StoreWriteError } from "../../daemon/store.ts";
 import { type Message, MessageBuilder, type OperationRecord } from "../../protocol/mod.ts";
 import { withTmpDir } from "../_helpers.ts";
 
@@ -117,10 +117,19 @@ Deno.test("SqliteStore rolls back the whole batch when part of it fails", async 
   const batch = emptyBatch();
   batch.eventTypes.push({ event_type: "t", message_count: 1, last_seq: 1, last_event_at: null });
   batch.operations.push(operation("bad", { started_at: null as unknown as string }));
-  assert.throws(() => store.write(batch), /NOT NULL/);
-  assert.deepEqual(store.load().eventTypes, []);
+  assert.throws(() => store.write(batch), (e: unknown) => {
+    assert.ok(e instanceof StoreWriteError && e.seqsSaved, String(e));
+    assert.match(e.message, /NOT NULL/);
+    return true;
+  });
+  // Rolled back; only the seq handed out is kept (beside the database), so it is never reused.
+  assert.deepEqual(store.load().eventTypes, [
+    { event_type: "t", message_count: 0, last_seq: 1, last_event_at: null },
+  ]);
+  assert.equal(store.health().ok, false);
   // The store still works.
   store.write(emptyBatch());
+  assert.equal(store.health().ok, true);
   store.close();
   assert.throws(() => store.write(emptyBatch()), TypeError);
 });

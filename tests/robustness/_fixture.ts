@@ -121,3 +121,37 @@ export function spawnDaemon(
 ): Promise<ChildDaemon> {
   return spawn({ socketDir, stateDir, args: ["--log-level", "warn", ...extra], ready: waitReady });
 }
+
+/** What {@linkcode runDaemonToExit} saw. */
+export interface DaemonExit {
+  /** The exit code, or `null` when it was still running at the deadline (then killed). */
+  code: number | null;
+  stderr: string;
+}
+
+/**
+ * Runs a daemon process that is expected to exit by itself (refusing to
+ * start); one that is still running after `ms` is stopped with SIGTERM and
+ * reported with code `null`, so a test fails instead of hanging.
+ */
+export async function runDaemonToExit(
+  socketDir: string,
+  stateDir: string,
+  extra: string[] = [],
+  ms = 10_000,
+): Promise<DaemonExit> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: daemonArgs(socketDir, stateDir, ["--log-level", "warn", ...extra]),
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill("SIGTERM");
+  }, ms);
+  const out = await child.output();
+  clearTimeout(timer);
+  return { code: timedOut ? null : out.code, stderr: new TextDecoder().decode(out.stderr).trim() };
+}
