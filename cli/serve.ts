@@ -31,6 +31,7 @@ Options:
   --log-format FORMAT        text | json (default: text)
   --max-message-size BYTES   largest frame body accepted (default: 1048576)
   --max-event-types N        most event types (default: 256)
+  --max-connections N        connections per socket; the newest beyond is closed (default: 256)
   --subscriber-buffer BYTES  bytes queued per monitor before it is cut off (default: 8388608)
   --history-limit N          messages kept per event type (default: 1000)
   --stale-after SECONDS      running operation without update marked failed (default: 1800)
@@ -108,6 +109,7 @@ export function parseServeArgs(args: string[]): DaemonOptions | "help" | "versio
       "log-format": { type: "string" },
       "max-message-size": { type: "string" },
       "max-event-types": { type: "string" },
+      "max-connections": { type: "string" },
       "subscriber-buffer": { type: "string" },
       "history-limit": { type: "string" },
       "stale-after": { type: "string" },
@@ -147,6 +149,7 @@ export function parseServeArgs(args: string[]): DaemonOptions | "help" | "versio
   const numbers: [keyof DaemonOptions, string][] = [
     ["maxMessageSize", "max-message-size"],
     ["maxEventTypes", "max-event-types"],
+    ["maxConnections", "max-connections"],
     ["subscriberBufferSize", "subscriber-buffer"],
     ["historyLimit", "history-limit"],
   ];

@@ -27,6 +27,8 @@ export interface CommandServerOptions {
   path: string;
   /** The largest frame body. */
   maxMessageSize: number;
+  /** Publishers connected at most; the newest beyond is closed at once. */
+  maxConnections: number;
   /** Routes each frame body. */
   router: Router;
   /** Broadcasts each read's batch. */

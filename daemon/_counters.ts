@@ -15,9 +15,17 @@ export class Counters {
   messagesUnreadAtStop = 0;
   /** Messages recorded but not broadcast: the store could save neither them nor their seqs. */
   messagesHeldBack = 0;
+  /** Accepts that failed (out of file descriptors and the like); each was retried. */
+  acceptErrors = 0;
+  /** Connections closed at once because their socket held its limit, by socket. */
+  readonly connectionsRefused: Map<string, number> = new Map();
   readonly badFrames: Map<string, number> = new Map();
   readonly messagesInByType: Map<string, number> = new Map();
   readonly framesOutByType: Map<string, number> = new Map();
+
+  refuse(socket: string): void {
+    this.connectionsRefused.set(socket, (this.connectionsRefused.get(socket) ?? 0) + 1);
+  }
 
   bad(reason: string): void {
     this.badFrames.set(reason, (this.badFrames.get(reason) ?? 0) + 1);
@@ -46,6 +54,9 @@ export class Counters {
       stale_operations: this.staleOperations,
       messages_unread_at_stop: this.messagesUnreadAtStop,
       messages_held_back: this.messagesHeldBack,
+      accept_errors: this.acceptErrors,
+      connections_refused: Object.fromEntries(this.connectionsRefused),
+      connections_refused_total: [...this.connectionsRefused.values()].reduce((a, b) => a + b, 0),
       messages_in_by_type: Object.fromEntries(this.messagesInByType),
       frames_out_by_type: Object.fromEntries(this.framesOutByType),
     };

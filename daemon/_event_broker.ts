@@ -41,6 +41,12 @@ export interface EventBrokerOptions {
    */
   maxEventTypes?: number;
   /**
+   * Monitors per socket at most; the newest beyond is closed at once.
+   *
+   * @default {256}
+   */
+  maxConnections?: number;
+  /**
    * The slow-subscriber policy, which holds the queue limit.
    *
    * @default {"a FlowControl with an 8 MiB queue limit"}
@@ -90,6 +96,7 @@ export class EventBroker {
   #socketDir: string;
   #suffix: string;
   #maxTypes: number;
+  #maxConnections: number;
   #flow: FlowControl;
   #logger: Logger;
   #counters: Counters;
@@ -110,6 +117,7 @@ export class EventBroker {
       eventSocketSuffix = SocketNames.EVENT_SUFFIX,
       firehoseSocketName = SocketNames.FIREHOSE,
       maxEventTypes = 256,
+      maxConnections = 256,
       flow = new FlowControl({ queueLimit: 8 * 1024 * 1024 }),
       logger = new Logger("error", "text"),
       counters = new Counters(),
@@ -118,6 +126,7 @@ export class EventBroker {
     this.#suffix = eventSocketSuffix;
     this.#firehoseName = firehoseSocketName;
     this.#maxTypes = maxEventTypes;
+    this.#maxConnections = maxConnections;
     this.#flow = flow;
     this.#logger = logger;
     this.#counters = counters;
@@ -256,6 +265,8 @@ export class EventBroker {
         counters: this.#counters,
         logger: this.#logger,
         serve: (conn) => this.#subscribe(channel, conn),
+        maxConnections: this.#maxConnections,
+        open: () => channel.subscribers.size,
       }),
     };
     return channel;

@@ -29,6 +29,8 @@ export interface QueryServerOptions {
   maxMessageSize: number;
   /** Milliseconds a client may leave a response unread before it is dropped. */
   connectionTimeout: number;
+  /** Clients connected at most; the newest beyond is closed at once. */
+  maxConnections: number;
   /** What queries read. */
   context: QueryContext;
   /** Counts queries and errors. */

@@ -147,6 +147,15 @@ export interface DaemonOptions {
    */
   logFormat?: LogFormat;
   /**
+   * Connections each socket keeps open at most (publishers on
+   * `command.sock`, clients on `query.sock`, monitors on each event socket
+   * and the firehose); the newest beyond it is closed at once and counted
+   * in `connections_refused`.
+   *
+   * @default {256}
+   */
+  maxConnections?: number;
+  /**
    * Receives each log line; defaults to writing it to stderr.
    */
   logSink?: (line: string) => void;
@@ -227,6 +236,7 @@ export function resolveDaemonConfig(options: DaemonOptions = {}): DaemonConfig {
     connectionTimeout = 5000,
     eventTypes = [],
     maxEventTypes = 256,
+    maxConnections = 256,
     subscriberBufferSize = 8 * 1024 * 1024,
     historyLimit = 1000,
     operationRetention = 1000,
@@ -263,6 +273,7 @@ export function resolveDaemonConfig(options: DaemonOptions = {}): DaemonConfig {
     connectionTimeout: positiveInteger("connectionTimeout", connectionTimeout),
     eventTypes: [...eventTypes],
     maxEventTypes: positiveInteger("maxEventTypes", maxEventTypes),
+    maxConnections: positiveInteger("maxConnections", maxConnections),
     subscriberBufferSize: positiveInteger("subscriberBufferSize", subscriberBufferSize),
     historyLimit: positiveInteger("historyLimit", historyLimit),
     operationRetention: positiveInteger("operationRetention", operationRetention),

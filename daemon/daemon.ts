@@ -78,6 +78,7 @@ export class DotfilesDaemon implements AsyncDisposable {
       socketDir: this.config.socketDir,
       eventSocketSuffix: this.config.eventSocketSuffix,
       maxEventTypes: this.config.maxEventTypes,
+      maxConnections: this.config.maxConnections,
       flow: this.#flow,
       logger: this.#logger,
       counters: this.#counters,
@@ -214,6 +215,7 @@ export class DotfilesDaemon implements AsyncDisposable {
         path: `${socketDir}/${this.config.querySocketName}`,
         maxMessageSize: this.config.maxMessageSize,
         connectionTimeout: this.config.connectionTimeout,
+        maxConnections: this.config.maxConnections,
         context: {
           state,
           eventTypeInfo: () => this.#eventTypeInfo(state),
@@ -231,6 +233,7 @@ export class DotfilesDaemon implements AsyncDisposable {
       new CommandServer({
         path: `${socketDir}/${this.config.commandSocketName}`,
         maxMessageSize: this.config.maxMessageSize,
+        maxConnections: this.config.maxConnections,
         router,
         broker: this.#broker,
         flow: this.#flow,

@@ -118,6 +118,8 @@ export interface SpawnOptions {
   env?: Record<string, string>;
   /** Wait for {@linkcode untilReady}. @default {true} */
   ready?: boolean;
+  /** A command that execs the daemon, such as `["prlimit", "--nofile=128", "--"]` (the pid stays the daemon's). */
+  wrapper?: string[];
 }
 
 /** A daemon in a child process. */
@@ -154,8 +156,9 @@ export function daemonArgs(options: SpawnOptions): string[] {
  * first). On dispose: SIGTERM, SIGKILL after 5 s.
  */
 export async function spawnDaemon(options: SpawnOptions): Promise<ChildDaemon> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: daemonArgs(options),
+  const [command, ...before] = [...(options.wrapper ?? []), Deno.execPath()];
+  const child = new Deno.Command(command!, {
+    args: [...before, ...daemonArgs(options)],
     cwd: ROOT,
     ...(options.env !== undefined ? { env: options.env } : {}),
     stdin: "null",

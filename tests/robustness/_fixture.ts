@@ -118,8 +118,15 @@ export function spawnDaemon(
   stateDir: string,
   extra: string[] = [],
   waitReady = true,
+  wrapper: string[] = [],
 ): Promise<ChildDaemon> {
-  return spawn({ socketDir, stateDir, args: ["--log-level", "warn", ...extra], ready: waitReady });
+  return spawn({
+    socketDir,
+    stateDir,
+    args: ["--log-level", "warn", ...extra],
+    ready: waitReady,
+    ...(wrapper.length > 0 ? { wrapper } : {}),
+  });
 }
 
 /** What {@linkcode runDaemonToExit} saw. */
