@@ -17,6 +17,8 @@ export class Counters {
   messagesHeldBack = 0;
   /** Accepts that failed (out of file descriptors and the like); each was retried. */
   acceptErrors = 0;
+  /** Query answers over max_message_size, answered with an error instead. */
+  queryResponsesTooLarge = 0;
   /** Connections closed at once because their socket held its limit, by socket. */
   readonly connectionsRefused: Map<string, number> = new Map();
   readonly badFrames: Map<string, number> = new Map();
@@ -55,6 +57,7 @@ export class Counters {
       messages_unread_at_stop: this.messagesUnreadAtStop,
       messages_held_back: this.messagesHeldBack,
       accept_errors: this.acceptErrors,
+      query_responses_too_large: this.queryResponsesTooLarge,
       connections_refused: Object.fromEntries(this.connectionsRefused),
       connections_refused_total: [...this.connectionsRefused.values()].reduce((a, b) => a + b, 0),
       messages_in_by_type: Object.fromEntries(this.messagesInByType),

@@ -9,9 +9,19 @@ export class QueryParameterError extends TypeError {
   }
 }
 
+/** An answer that would be over `max_message_size`: answered with `error` saying how to ask for less. */
+export class QueryTooLargeError extends QueryParameterError {
+  constructor(message: string) {
+    super(message);
+    this.name = "QueryTooLargeError";
+  }
+}
+
 /** What the query handler reads. */
 export interface QueryContext {
   state: DaemonState;
+  /** The largest answer; history past it is refused before it is parsed. */
+  maxResponseSize?: number;
   eventTypeInfo(): JsonObject[];
   daemonStatus(): JsonObject;
 }
@@ -96,12 +106,22 @@ export function answerQuery(context: QueryContext, request: Message): JsonObject
           }`,
         );
       }
-      return {
-        ...context.state.history(eventType, {
-          limit,
-          ...(afterSeq !== undefined ? { afterSeq } : {}),
-        }),
-      };
+      const options = { limit, ...(afterSeq !== undefined ? { afterSeq } : {}) };
+      const max = context.maxResponseSize;
+      if (max !== undefined) {
+        // The stored texts' lengths first: parsing 10,000 large events to
+        // find the answer too large would block routing.
+        let length = 0;
+        for (const body of context.state.historyBodies(eventType, options).bodies) {
+          length += body.length + 1;
+        }
+        if (length > max) {
+          throw new QueryTooLargeError(
+            `Cannot answer get_event_history: the result would be over max_message_size (${max} bytes); ask for less: a smaller parameters.limit, paging with parameters.after_seq`,
+          );
+        }
+      }
+      return { ...context.state.history(eventType, options) };
     }
     case QueryType.GET_DAEMON_STATUS:
       return context.daemonStatus();

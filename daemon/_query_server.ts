@@ -12,13 +12,31 @@ import {
   parseMessage,
 } from "../protocol/mod.ts";
 import type { Counters } from "./_counters.ts";
+import { stringifyWithin } from "./_bounded_json.ts";
 import type { Logger } from "./_logger.ts";
-import { answerQuery, type QueryContext, QueryParameterError } from "./_query_handler.ts";
+import {
+  answerQuery,
+  type QueryContext,
+  QueryParameterError,
+  QueryTooLargeError,
+} from "./_query_handler.ts";
 import { concat } from "./_router.ts";
 import { closeQuietly, writeAll } from "../transport/mod.ts";
 import { Listener } from "./_listener.ts";
 
 const READ_BYTES = 16 * 1024;
+/** Longest run of answers before the loop lets routing in. */
+const ANSWER_SLICE_MS = 2;
+const encoder = new TextEncoder();
+
+/** How to ask for less, per query type, after an answer over the limit. */
+const ASK_FOR_LESS: Record<string, string> = {
+  get_current_state:
+    '; ask for less: one key with parameters.state_key, or one event type instead of "*"',
+  get_event_history: "; ask for less: a smaller parameters.limit, paging with parameters.after_seq",
+  get_operation_status:
+    '; ask for less: parameters.operation_id, parameters.status, or one event type instead of "*"',
+};
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** Options of {@linkcode QueryServer}. */
@@ -72,8 +90,19 @@ export class QueryServer implements AsyncDisposable {
           frames.end();
           break;
         }
+        // The bodies are views of `buffer`: all are answered before the next read.
+        const bodies: Uint8Array[] = [];
+        frames.push(buffer.subarray(0, n), (body) => bodies.push(body));
         const responses: Uint8Array[] = [];
-        frames.push(buffer.subarray(0, n), (body) => responses.push(this.#answer(body)));
+        let slice = performance.now();
+        for (const body of bodies) {
+          responses.push(this.#answer(body));
+          if (performance.now() - slice > ANSWER_SLICE_MS) {
+            // Many answers in one read: let routing run between them.
+            await new Promise((resolve) => setTimeout(resolve, 0));
+            slice = performance.now();
+          }
+        }
         if (responses.length > 0) await this.#writeBounded(conn, responses);
       }
     } catch (error) {
@@ -132,6 +161,7 @@ export class QueryServer implements AsyncDisposable {
         try {
           result = answerQuery(this.#options.context, request);
         } catch (e) {
+          if (e instanceof QueryTooLargeError) counters.queryResponsesTooLarge++;
           if (!(e instanceof QueryParameterError)) {
             logger.error("query failed", { error: String(e) });
           }
@@ -143,13 +173,35 @@ export class QueryServer implements AsyncDisposable {
       counters.queryErrors++;
       logger.limited("debug", "query_error", "query answered with an error", { error });
     }
+    const answerType = eventType.length > 0 && eventType.length <= 256 ? eventType : "daemon";
     const response = MessageBuilder.queryResponse({
-      eventType: eventType.length > 0 && eventType.length <= 256 ? eventType : "daemon",
+      eventType: answerType,
       queryId,
       result,
       ...(error !== undefined ? { error } : {}),
     });
-    return encodeFrame(response);
+    const max = this.#options.maxMessageSize;
+    // Written with a budget: an answer over the limit costs about the limit.
+    const text = error !== undefined ? JSON.stringify(response) : stringifyWithin(response, max);
+    const bytes = text === null ? null : encoder.encode(text);
+    if (bytes !== null && bytes.byteLength <= max) return encodeFrame(bytes);
+    counters.queryResponsesTooLarge++;
+    counters.queryErrors++;
+    const queryType = parsed.ok ? String(parsed.message.payload.query_type) : "query";
+    const tooLarge =
+      `Cannot answer ${queryType}: the result would be over max_message_size (${max} bytes)${
+        ASK_FOR_LESS[queryType] ?? ""
+      }`;
+    logger.limited("warn", "query_response_too_large", "query answer too large", {
+      query_type: queryType,
+      max_message_size: max,
+    });
+    return encodeFrame(MessageBuilder.queryResponse({
+      eventType: answerType,
+      queryId,
+      result: {},
+      error: tooLarge,
+    }));
   }
 
   /** Stops accepting connections; those open go on. Idempotent. */

@@ -218,6 +218,7 @@ export class DotfilesDaemon implements AsyncDisposable {
         maxConnections: this.config.maxConnections,
         context: {
           state,
+          maxResponseSize: this.config.maxMessageSize,
           eventTypeInfo: () => this.#eventTypeInfo(state),
           daemonStatus: () => this.status(),
         },
