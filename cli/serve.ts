@@ -32,6 +32,8 @@ Options:
   --max-message-size BYTES   largest frame body accepted (default: 1048576)
   --max-event-types N        most event types (default: 256)
   --max-connections N        connections per socket; the newest beyond is closed (default: 256)
+  --max-partial-bytes BYTES  bytes half-received frames hold together (default: 67108864)
+  --frame-timeout SECONDS    a frame not completed by then closes its connection (default: 30)
   --subscriber-buffer BYTES  bytes queued per monitor before it is cut off (default: 8388608)
   --history-limit N          messages kept per event type (default: 1000)
   --stale-after SECONDS      running operation without update marked failed (default: 1800)
@@ -110,6 +112,8 @@ export function parseServeArgs(args: string[]): DaemonOptions | "help" | "versio
       "max-message-size": { type: "string" },
       "max-event-types": { type: "string" },
       "max-connections": { type: "string" },
+      "max-partial-bytes": { type: "string" },
+      "frame-timeout": { type: "string" },
       "subscriber-buffer": { type: "string" },
       "history-limit": { type: "string" },
       "stale-after": { type: "string" },
@@ -138,6 +142,7 @@ export function parseServeArgs(args: string[]): DaemonOptions | "help" | "versio
   const socketDir = positionals[0] ?? values["socket-dir"];
   const eventTypes = values["event-types"]?.split(",").map((t) => t.trim()).filter((t) => t !== "");
   const staleAfter = count("stale-after", values["stale-after"]);
+  const frameTimeout = count("frame-timeout", values["frame-timeout"]);
   const options: DaemonOptions = {
     ...(socketDir !== undefined ? { socketDir: absolute(socketDir) } : {}),
     ...(values["state-dir"] !== undefined ? { stateDir: absolute(values["state-dir"]) } : {}),
@@ -145,11 +150,13 @@ export function parseServeArgs(args: string[]): DaemonOptions | "help" | "versio
     ...(eventTypes !== undefined ? { eventTypes } : {}),
     ...(values["strict-payloads"] ? { strictPayloads: true } : {}),
     ...(staleAfter !== undefined ? { staleAfter: staleAfter * 1000 } : {}),
+    ...(frameTimeout !== undefined ? { frameTimeout: frameTimeout * 1000 } : {}),
   };
   const numbers: [keyof DaemonOptions, string][] = [
     ["maxMessageSize", "max-message-size"],
     ["maxEventTypes", "max-event-types"],
     ["maxConnections", "max-connections"],
+    ["maxPartialFrameBytes", "max-partial-bytes"],
     ["subscriberBufferSize", "subscriber-buffer"],
     ["historyLimit", "history-limit"],
   ];

@@ -12,6 +12,7 @@ import type { Router } from "./_router.ts";
 import type { EventBroker } from "./_event_broker.ts";
 import { closeQuietly, sleep } from "../transport/mod.ts";
 import { Listener } from "./_listener.ts";
+import type { PartialFrames } from "./_partial_frames.ts";
 
 /** At shutdown, how long publishers still sending may go on, and what counts as idle. */
 const PUBLISHER_GRACE_MS = 250;
@@ -29,6 +30,8 @@ export interface CommandServerOptions {
   maxMessageSize: number;
   /** Publishers connected at most; the newest beyond is closed at once. */
   maxConnections: number;
+  /** Caps half-received frames' bytes and time, with the query server's. */
+  partials: PartialFrames;
   /** Routes each frame body. */
   router: Router;
   /** Broadcasts each read's batch. */
@@ -71,7 +74,7 @@ export class CommandServer implements AsyncDisposable {
   }
 
   async #serve(conn: Deno.UnixConn): Promise<void> {
-    const { router, broker, flow, counters, logger } = this.#options;
+    const { router, broker, flow, counters, logger, partials } = this.#options;
     this.#publishers.set(conn, performance.now());
     const frames = new FrameDecoder(this.#options.maxMessageSize);
     const buffer = new Uint8Array(flow.readSize(0));
@@ -108,6 +111,17 @@ export class CommandServer implements AsyncDisposable {
           const batch = router.take();
           if (batch !== null) broker.publish(batch);
         }
+        if (
+          !partials.update(
+            conn,
+            frames.idle,
+            frames.buffered,
+            "command.sock",
+            () => closeQuietly(conn),
+          )
+        ) {
+          break;
+        }
         if (stopCounting) break;
         if (flow.pressured && this.#unread === null) await flow.throttle();
       }
@@ -117,13 +131,14 @@ export class CommandServer implements AsyncDisposable {
         logger.limited("warn", `frame_${error.code}`, "closing publisher connection", {
           reason: error.message,
         });
-      } else if (!this.#listener.closing && !frames.idle) {
+      } else if (!this.#listener.closing && !frames.idle && !partials.timedOut(conn)) {
         counters.bad("frame_truncated");
         logger.limited("warn", "frame_truncated", "publisher connection lost mid-frame", {
           error: String(error),
         });
       }
     } finally {
+      partials.forget(conn);
       this.#publishers.delete(conn);
       closeQuietly(conn);
     }

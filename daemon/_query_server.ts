@@ -13,6 +13,7 @@ import {
 } from "../protocol/mod.ts";
 import type { Counters } from "./_counters.ts";
 import { stringifyWithin } from "./_bounded_json.ts";
+import type { PartialFrames } from "./_partial_frames.ts";
 import type { Logger } from "./_logger.ts";
 import {
   answerQuery,
@@ -49,6 +50,8 @@ export interface QueryServerOptions {
   connectionTimeout: number;
   /** Clients connected at most; the newest beyond is closed at once. */
   maxConnections: number;
+  /** Caps half-received frames' bytes and time, with the command server's. */
+  partials: PartialFrames;
   /** What queries read. */
   context: QueryContext;
   /** Counts queries and errors. */
@@ -104,6 +107,18 @@ export class QueryServer implements AsyncDisposable {
           }
         }
         if (responses.length > 0) await this.#writeBounded(conn, responses);
+        const partials = this.#options.partials;
+        if (
+          !partials.update(
+            conn,
+            frames.idle,
+            frames.buffered,
+            "query.sock",
+            () => closeQuietly(conn),
+          )
+        ) {
+          break;
+        }
       }
     } catch (error) {
       if (error instanceof FrameError) {
@@ -116,6 +131,7 @@ export class QueryServer implements AsyncDisposable {
         );
       }
     } finally {
+      this.#options.partials.forget(conn);
       this.#clients.delete(conn);
       closeQuietly(conn);
     }

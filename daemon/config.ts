@@ -156,6 +156,23 @@ export interface DaemonOptions {
    */
   maxConnections?: number;
   /**
+   * Bytes that half-received frames may hold together, over every
+   * connection; the connection whose frame goes past it is closed and
+   * counted (`bad_frames.partial_bytes_limit`).
+   *
+   * @default {67108864}
+   */
+  maxPartialFrameBytes?: number;
+  /**
+   * Milliseconds a frame may take from its first byte to its last; a
+   * connection whose frame has not completed by then is closed and counted
+   * (`bad_frames.frame_timeout`). No timer runs while no frame is
+   * half-received.
+   *
+   * @default {30000}
+   */
+  frameTimeout?: number;
+  /**
    * Receives each log line; defaults to writing it to stderr.
    */
   logSink?: (line: string) => void;
@@ -237,6 +254,8 @@ export function resolveDaemonConfig(options: DaemonOptions = {}): DaemonConfig {
     eventTypes = [],
     maxEventTypes = 256,
     maxConnections = 256,
+    maxPartialFrameBytes = 64 * 1024 * 1024,
+    frameTimeout = 30_000,
     subscriberBufferSize = 8 * 1024 * 1024,
     historyLimit = 1000,
     operationRetention = 1000,
@@ -274,6 +293,8 @@ export function resolveDaemonConfig(options: DaemonOptions = {}): DaemonConfig {
     eventTypes: [...eventTypes],
     maxEventTypes: positiveInteger("maxEventTypes", maxEventTypes),
     maxConnections: positiveInteger("maxConnections", maxConnections),
+    maxPartialFrameBytes: positiveInteger("maxPartialFrameBytes", maxPartialFrameBytes),
+    frameTimeout: positiveInteger("frameTimeout", frameTimeout),
     subscriberBufferSize: positiveInteger("subscriberBufferSize", subscriberBufferSize),
     historyLimit: positiveInteger("historyLimit", historyLimit),
     operationRetention: positiveInteger("operationRetention", operationRetention),

@@ -6,6 +6,7 @@ import { DaemonState } from "./_state.ts";
 import { EventBroker } from "./_event_broker.ts";
 import { FlowControl } from "./_flow_control.ts";
 import { Logger } from "./_logger.ts";
+import { PartialFrames } from "./_partial_frames.ts";
 import { QueryServer } from "./_query_server.ts";
 import { type Refusal, Router } from "./_router.ts";
 import { acquireLock, prepareDir, removeLeftoverSockets, waitUntilGone } from "./_socket_dir.ts";
@@ -202,6 +203,14 @@ export class DotfilesDaemon implements AsyncDisposable {
       }),
       (s) => s.close(),
     );
+    const partials = stack.use(
+      new PartialFrames({
+        maxBytes: this.config.maxPartialFrameBytes,
+        timeout: this.config.frameTimeout,
+        counters: this.#counters,
+        logger: this.#logger,
+      }),
+    );
     const router = new Router({
       maxMessageSize: this.config.maxMessageSize,
       strictPayloads: this.config.strictPayloads,
@@ -216,6 +225,7 @@ export class DotfilesDaemon implements AsyncDisposable {
         maxMessageSize: this.config.maxMessageSize,
         connectionTimeout: this.config.connectionTimeout,
         maxConnections: this.config.maxConnections,
+        partials,
         context: {
           state,
           maxResponseSize: this.config.maxMessageSize,
@@ -235,6 +245,7 @@ export class DotfilesDaemon implements AsyncDisposable {
         path: `${socketDir}/${this.config.commandSocketName}`,
         maxMessageSize: this.config.maxMessageSize,
         maxConnections: this.config.maxConnections,
+        partials,
         router,
         broker: this.#broker,
         flow: this.#flow,
