@@ -33,9 +33,13 @@ Options:
   --max-event-types N        most event types (default: 256)
   --max-connections N        connections per socket; the newest beyond is closed (default: 256)
   --max-partial-bytes BYTES  bytes half-received frames hold together (default: 67108864)
+  --max-response-size BYTES  largest query answer, at least --max-message-size (default: 1048576)
   --frame-timeout SECONDS    a frame not completed by then closes its connection (default: 30)
   --subscriber-buffer BYTES  bytes queued per monitor before it is cut off (default: 8388608)
   --history-limit N          messages kept per event type (default: 1000)
+  --history-bytes BYTES      history bytes kept per event type (default: 8388608)
+  --max-state-value BYTES    largest state value; larger updates are dropped (default: 262144)
+  --max-state-bytes BYTES    state bytes per event type (default: 4194304)
   --stale-after SECONDS      running operation without update marked failed (default: 1800)
   --strict-payloads          drop messages whose payload fails its type's schema
   -h, --help                 show this help
@@ -113,6 +117,10 @@ export function parseServeArgs(args: string[]): DaemonOptions | "help" | "versio
       "max-event-types": { type: "string" },
       "max-connections": { type: "string" },
       "max-partial-bytes": { type: "string" },
+      "history-bytes": { type: "string" },
+      "max-response-size": { type: "string" },
+      "max-state-value": { type: "string" },
+      "max-state-bytes": { type: "string" },
       "frame-timeout": { type: "string" },
       "subscriber-buffer": { type: "string" },
       "history-limit": { type: "string" },
@@ -157,6 +165,10 @@ export function parseServeArgs(args: string[]): DaemonOptions | "help" | "versio
     ["maxEventTypes", "max-event-types"],
     ["maxConnections", "max-connections"],
     ["maxPartialFrameBytes", "max-partial-bytes"],
+    ["historyBytes", "history-bytes"],
+    ["maxResponseSize", "max-response-size"],
+    ["maxStateValueSize", "max-state-value"],
+    ["maxStateBytes", "max-state-bytes"],
     ["subscriberBufferSize", "subscriber-buffer"],
     ["historyLimit", "history-limit"],
   ];

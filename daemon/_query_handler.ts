@@ -117,7 +117,7 @@ export function answerQuery(context: QueryContext, request: Message): JsonObject
         }
         if (length > max) {
           throw new QueryTooLargeError(
-            `Cannot answer get_event_history: the result would be over max_message_size (${max} bytes); ask for less: a smaller parameters.limit, paging with parameters.after_seq`,
+            `Cannot answer get_event_history: the result would be over the largest answer (max_message_size, ${max} bytes); ask for less: a smaller parameters.limit, paging with parameters.after_seq`,
           );
         }
       }

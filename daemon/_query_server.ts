@@ -50,6 +50,8 @@ export interface QueryServerOptions {
   connectionTimeout: number;
   /** Clients connected at most; the newest beyond is closed at once. */
   maxConnections: number;
+  /** The largest answer; a larger one is an error response. */
+  maxResponseSize: number;
   /** Caps half-received frames' bytes and time, with the command server's. */
   partials: PartialFrames;
   /** What queries read. */
@@ -196,7 +198,7 @@ export class QueryServer implements AsyncDisposable {
       result,
       ...(error !== undefined ? { error } : {}),
     });
-    const max = this.#options.maxMessageSize;
+    const max = this.#options.maxResponseSize;
     // Written with a budget: an answer over the limit costs about the limit.
     const text = error !== undefined ? JSON.stringify(response) : stringifyWithin(response, max);
     const bytes = text === null ? null : encoder.encode(text);
@@ -205,7 +207,7 @@ export class QueryServer implements AsyncDisposable {
     counters.queryErrors++;
     const queryType = parsed.ok ? String(parsed.message.payload.query_type) : "query";
     const tooLarge =
-      `Cannot answer ${queryType}: the result would be over max_message_size (${max} bytes)${
+      `Cannot answer ${queryType}: the result would be over the largest answer (max_message_size, ${max} bytes)${
         ASK_FOR_LESS[queryType] ?? ""
       }`;
     logger.limited("warn", "query_response_too_large", "query answer too large", {

@@ -40,6 +40,16 @@ export interface RouterLedger {
   flush(): boolean;
   /** True while a failed write could save neither state nor seqs: nothing is routed. */
   readonly seqsUnsafe: boolean;
+  /**
+   * Whether a `state_update` setting `stateKey` to `value` (routed JSON
+   * `routedLength` long) fits the state bounds: `null`, or the refusal.
+   */
+  admitState?(
+    eventType: string,
+    stateKey: string,
+    value: unknown,
+    routedLength: number,
+  ): { reason: string; message: string } | null;
 }
 
 /** Why a new event type is refused: the reason counted and the log line. */
@@ -270,6 +280,24 @@ export class Router {
         return this.#oversized(source.byteLength, eventType);
       }
       split = source.byteLength;
+    }
+    const payload = raw.payload as Record<string, unknown> | null;
+    if (
+      typeof payload === "object" && payload !== null && payload.type === "state_update" &&
+      typeof payload.state_key === "string"
+    ) {
+      const refusal = this.#ledger.admitState?.(
+        eventType,
+        payload.state_key,
+        payload.state_value,
+        routed.length,
+      );
+      if (refusal) {
+        return this.#reject(refusal.reason, `state_update ${refusal.message}`, {
+          event_type: eventType,
+          state_key: payload.state_key.slice(0, 80),
+        });
+      }
     }
     raw.message_id = messageId;
     raw.timestamp = timestamp;

@@ -16,10 +16,13 @@ import type {
 } from "../protocol/mod.ts";
 import { MAX_TIMER_DELAY, OperationTable } from "./_state_operation_table.ts";
 import { errorText } from "./_state_operations.ts";
-import { EventTypeTable } from "./_state_types.ts";
+import { EventTypeTable, type StateRefusal } from "./_state_types.ts";
 import { WriteBehind } from "./_state_write_behind.ts";
 import type { Store, StoredEventType, StoreHealth } from "./store.ts";
 
+const DEFAULT_HISTORY_BYTES = 8 * 1024 * 1024;
+const DEFAULT_MAX_STATE_VALUE = 256 * 1024;
+const DEFAULT_MAX_STATE_BYTES = 4 * 1024 * 1024;
 const DEFAULT_HISTORY_LIMIT = 1000;
 const DEFAULT_OPERATION_RETENTION = 1000;
 const DEFAULT_STALE_AFTER = 30 * 60 * 1000;
@@ -75,6 +78,26 @@ export interface DaemonStateOptions {
    * this returns, it is marked failed without being routed.
    */
   onStale?: (message: Message) => void;
+  /**
+   * History bodies' total length per event type; the oldest are dropped
+   * past it (the newest is always kept).
+   *
+   * @default {8388608}
+   */
+  historyBytes?: number;
+  /**
+   * A state value's size at most (the routed `state_update`'s length, or
+   * the value's own JSON when that is over); larger ones are refused.
+   *
+   * @default {262144}
+   */
+  maxStateValueSize?: number;
+  /**
+   * State values' total size per event type; an update past it is refused.
+   *
+   * @default {4194304}
+   */
+  maxStateBytes?: number;
   /** Gets a line worth logging, such as the store working again. */
   onWarning?: (text: string) => void;
   /**
@@ -274,7 +297,12 @@ export class DaemonState implements Disposable {
       );
     }
     this.#now = now;
-    this.#types = new EventTypeTable(historyLimit);
+    this.#types = new EventTypeTable({
+      historyLimit,
+      historyBytes: options.historyBytes ?? DEFAULT_HISTORY_BYTES,
+      maxStateValueSize: options.maxStateValueSize ?? DEFAULT_MAX_STATE_VALUE,
+      maxStateBytes: options.maxStateBytes ?? DEFAULT_MAX_STATE_BYTES,
+    });
     this.#operations = new OperationTable({
       retention: operationRetention,
       staleAfter,
@@ -629,6 +657,34 @@ export class DaemonState implements Disposable {
    */
   get seqsUnsafe(): boolean {
     return this.#writes.seqsUnsafe;
+  }
+
+  /**
+   * Whether a `state_update` fits the state bounds: `null`, or why not.
+   *
+   * @param eventType The event type.
+   * @param stateKey The key.
+   * @param value The state value.
+   * @param routedLength The routed message's length (see `maxStateValueSize`).
+   * @returns `null`, or the reason and a log line.
+   * @example
+   * ```ts
+   * import { DaemonState } from "./_state.ts";
+   * import { MemoryStore } from "./store.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using state = new DaemonState({ store: new MemoryStore(), maxStateValueSize: 10 });
+   * assert.equal(state.admitState("t", "k", "x".repeat(20), 30)?.reason, "state_value_too_large");
+   * assert.equal(state.admitState("t", "k", "x", 10), null);
+   * ```
+   */
+  admitState(
+    eventType: string,
+    stateKey: string,
+    value: unknown,
+    routedLength: number,
+  ): StateRefusal | null {
+    return this.#types.admitState(eventType, stateKey, value, routedLength);
   }
 
   /**

@@ -28,6 +28,38 @@ interface TypeEntry {
   pruneNeeded: boolean;
   /** State keys changed since the last write. */
   dirtyKeys: Set<string>;
+  /** Each state key's size (see {@linkcode stateSize}). */
+  stateSizes: Map<string, number>;
+  /** The sizes' sum. */
+  stateBytes: number;
+}
+
+/** The bounds of {@linkcode EventTypeTable}. */
+export interface EventTypeLimits {
+  /** Messages kept as history per type (0 keeps none). */
+  historyLimit: number;
+  /** History bodies' total length per type. */
+  historyBytes: number;
+  /** A state value's size at most. */
+  maxStateValueSize: number;
+  /** State values' total size per type. */
+  maxStateBytes: number;
+}
+
+/** Why a `state_update` is refused: the `bad_frames` reason and the log line. */
+export interface StateRefusal {
+  reason: "state_value_too_large" | "state_bytes_exceeded";
+  message: string;
+}
+
+/**
+ * A state value's size: the length of the routed `state_update` that set
+ * it (its JSON text, an upper bound that costs nothing), or of the value's
+ * own JSON when the message is over `max`.
+ */
+export function stateSize(value: unknown, routedLength: number, max: number): number {
+  if (routedLength <= max) return routedLength;
+  return (JSON.stringify(value) ?? "").length;
 }
 
 /** Options of a history read: see `DaemonState.historyBodies`. */
@@ -52,13 +84,44 @@ export interface HistoryBodies {
 
 /** Known event types, their state and history. */
 export class EventTypeTable {
-  #historyLimit: number;
+  #limits: EventTypeLimits;
   #types = new Map<string, TypeEntry>();
   #dirty = new Set<TypeEntry>();
 
-  /** @param historyLimit Messages kept per type (0 keeps none). */
-  constructor(historyLimit: number) {
-    this.#historyLimit = historyLimit;
+  /** @param limits History count and bytes, state value size and state bytes per type. */
+  constructor(limits: EventTypeLimits) {
+    this.#limits = limits;
+  }
+
+  /**
+   * Whether a `state_update` setting the key to `value` (its routed JSON
+   * `routedLength` long, see {@linkcode stateSize}) fits the bounds:
+   * `null`, or why not.
+   */
+  admitState(
+    eventType: string,
+    key: string,
+    value: unknown,
+    routedLength: number,
+  ): StateRefusal | null {
+    const { maxStateValueSize, maxStateBytes } = this.#limits;
+    const size = stateSize(value, routedLength, maxStateValueSize);
+    if (size > maxStateValueSize) {
+      return {
+        reason: "state_value_too_large",
+        message: `state_value is ${size} bytes, over the maximum of ${maxStateValueSize}`,
+      };
+    }
+    const entry = this.#types.get(eventType);
+    const total = (entry?.stateBytes ?? 0) - (entry?.stateSizes.get(key) ?? 0) + size;
+    if (total > maxStateBytes) {
+      return {
+        reason: "state_bytes_exceeded",
+        message:
+          `the event type's state would hold ${total} bytes, over the maximum of ${maxStateBytes}`,
+      };
+    }
+    return null;
   }
 
   /** Takes the types, state and history of a store's snapshot. */
@@ -75,7 +138,9 @@ export class EventTypeTable {
     // without a row) stay marked, so that their row gets written.
     this.#dirty.clear();
     for (const stored of snapshot.state) {
-      this.#entry(stored.event_type).state.set(stored.state_key, stored);
+      const entry = this.#entry(stored.event_type);
+      entry.state.set(stored.state_key, stored);
+      setSize(entry, stored.state_key, (JSON.stringify(stored.state_value) ?? "").length);
     }
     for (const stored of snapshot.history) {
       const entry = this.#entry(stored.event_type);
@@ -96,11 +161,13 @@ export class EventTypeTable {
         message_count: 0,
         last_seq: 0,
         lastEventMs: null,
-        ring: new HistoryRing(this.#historyLimit),
+        ring: new HistoryRing(this.#limits.historyLimit, this.#limits.historyBytes),
         state: new Map(),
         flushedSeq: 0,
         pruneNeeded: false,
         dirtyKeys: new Set(),
+        stateSizes: new Map(),
+        stateBytes: 0,
       };
       this.#types.set(eventType, entry);
       this.#dirty.add(entry);
@@ -148,7 +215,9 @@ export class EventTypeTable {
     if (entry.ring.push(seq, body)) entry.pruneNeeded = true;
     this.#dirty.add(entry);
     const payload = message.payload;
-    if (payload?.type === "state_update") applyState(entry, payload, ms);
+    if (payload?.type === "state_update") {
+      applyState(entry, payload, ms, body.length, this.#limits.maxStateValueSize);
+    }
   }
 
   /** The `get_current_state` result of a type, or of every type with `"*"`. */
@@ -252,9 +321,21 @@ export class EventTypeTable {
   }
 }
 
-function applyState(entry: TypeEntry, payload: Payload, ms: number): void {
+function setSize(entry: TypeEntry, key: string, size: number): void {
+  entry.stateBytes += size - (entry.stateSizes.get(key) ?? 0);
+  entry.stateSizes.set(key, size);
+}
+
+function applyState(
+  entry: TypeEntry,
+  payload: Payload,
+  ms: number,
+  routedLength: number,
+  max: number,
+): void {
   const key = str(payload.state_key);
   if (key === null || payload.state_value === undefined) return;
+  setSize(entry, key, stateSize(payload.state_value, routedLength, max));
   entry.state.set(key, {
     event_type: entry.event_type,
     state_key: key,

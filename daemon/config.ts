@@ -164,6 +164,37 @@ export interface DaemonOptions {
    */
   maxPartialFrameBytes?: number;
   /**
+   * Largest query answer; a larger one is an error response saying how to
+   * ask for less (`query_responses_too_large`). Never below 1 MiB, what
+   * clients accept by default, so that `status` answers even when
+   * `maxMessageSize` is set lower.
+   *
+   * @default {"maxMessageSize, at least 1048576"}
+   */
+  maxResponseSize?: number;
+  /**
+   * History bytes kept per event type (the routed messages' JSON); the
+   * oldest are dropped past it, as past `historyLimit`.
+   *
+   * @default {8388608}
+   */
+  historyBytes?: number;
+  /**
+   * Largest state value: a `state_update` whose routed JSON (or, when that
+   * is over, whose `state_value`'s JSON) is larger is dropped and counted
+   * (`bad_frames.state_value_too_large`).
+   *
+   * @default {262144}
+   */
+  maxStateValueSize?: number;
+  /**
+   * State bytes per event type, the values measured as above: an update
+   * past it is dropped and counted (`bad_frames.state_bytes_exceeded`).
+   *
+   * @default {4194304}
+   */
+  maxStateBytes?: number;
+  /**
    * Milliseconds a frame may take from its first byte to its last; a
    * connection whose frame has not completed by then is closed and counted
    * (`bad_frames.frame_timeout`). No timer runs while no frame is
@@ -255,6 +286,10 @@ export function resolveDaemonConfig(options: DaemonOptions = {}): DaemonConfig {
     maxEventTypes = 256,
     maxConnections = 256,
     maxPartialFrameBytes = 64 * 1024 * 1024,
+    maxResponseSize = Math.max(options.maxMessageSize ?? 0, DEFAULT_MAX_MESSAGE_SIZE),
+    historyBytes = 8 * 1024 * 1024,
+    maxStateValueSize = 256 * 1024,
+    maxStateBytes = 4 * 1024 * 1024,
     frameTimeout = 30_000,
     subscriberBufferSize = 8 * 1024 * 1024,
     historyLimit = 1000,
@@ -294,6 +329,10 @@ export function resolveDaemonConfig(options: DaemonOptions = {}): DaemonConfig {
     maxEventTypes: positiveInteger("maxEventTypes", maxEventTypes),
     maxConnections: positiveInteger("maxConnections", maxConnections),
     maxPartialFrameBytes: positiveInteger("maxPartialFrameBytes", maxPartialFrameBytes),
+    maxResponseSize: positiveInteger("maxResponseSize", maxResponseSize),
+    historyBytes: positiveInteger("historyBytes", historyBytes),
+    maxStateValueSize: positiveInteger("maxStateValueSize", maxStateValueSize),
+    maxStateBytes: positiveInteger("maxStateBytes", maxStateBytes),
     frameTimeout: positiveInteger("frameTimeout", frameTimeout),
     subscriberBufferSize: positiveInteger("subscriberBufferSize", subscriberBufferSize),
     historyLimit: positiveInteger("historyLimit", historyLimit),

@@ -195,6 +195,9 @@ export class DotfilesDaemon implements AsyncDisposable {
       new DaemonState({
         store: this.#openStore(),
         historyLimit: this.config.historyLimit,
+        historyBytes: this.config.historyBytes,
+        maxStateValueSize: this.config.maxStateValueSize,
+        maxStateBytes: this.config.maxStateBytes,
         operationRetention: this.config.operationRetention,
         staleAfter: this.config.staleAfter,
         onStale: (message) => this.#routeStale(message),
@@ -225,10 +228,11 @@ export class DotfilesDaemon implements AsyncDisposable {
         maxMessageSize: this.config.maxMessageSize,
         connectionTimeout: this.config.connectionTimeout,
         maxConnections: this.config.maxConnections,
+        maxResponseSize: this.config.maxResponseSize,
         partials,
         context: {
           state,
-          maxResponseSize: this.config.maxMessageSize,
+          maxResponseSize: this.config.maxResponseSize,
           eventTypeInfo: () => this.#eventTypeInfo(state),
           daemonStatus: () => this.status(),
         },

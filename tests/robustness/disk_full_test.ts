@@ -39,12 +39,12 @@ if (tmpfsProbe !== null) {
   console.log(`disk_full_test: skipping the tmpfs test: ${tmpfsProbe}`);
 }
 
-function stateUpdate(i: number, pad: string): Obj {
+function stateUpdate(i: number, pad: string, keys = Infinity): Obj {
   return {
     message_id: `m${i}`,
     timestamp: "2026-11-25T10:00:00Z",
     event_type: "flood",
-    payload: { type: "state_update", state_key: `k${i}`, state_value: { i, pad } },
+    payload: { type: "state_update", state_key: `k${i % keys}`, state_value: { i, pad } },
   };
 }
 
@@ -91,10 +91,12 @@ Deno.test({
       );
       const seqs = watchSeqs(monitor);
       const pub = await RawClient.connect(`${socketDir}/command.sock`);
-      const pad = "x".repeat(200);
+      // 1000 keys of 1 KB: within the state bound, and more than the disk holds.
+      const pad = "x".repeat(1000);
+      const keys = 1000;
       const total = 20_000;
       for (let i = 0; i < total; i += 500) {
-        await pub.send(...Array.from({ length: 500 }, (_, j) => stateUpdate(i + j, pad)));
+        await pub.send(...Array.from({ length: 500 }, (_, j) => stateUpdate(i + j, pad, keys)));
       }
       await until(() => seqs.count() >= total, `the monitor to see ${total} messages`, 60_000);
       const seen = seqs.max();
@@ -122,7 +124,7 @@ Deno.test({
         "the monitor",
       );
       using pub2 = await RawClient.connect(`${socketDir}/command.sock`);
-      await pub2.send(stateUpdate(total, pad));
+      await pub2.send(stateUpdate(total, pad, keys));
       const [next] = await monitor2.readN(1, 10_000);
       // deno-lint-ignore no-console
       console.log(
@@ -177,9 +179,15 @@ Deno.test({
       // Everything kept in memory while the disk was full reached the database.
       await using again = await spawnDaemon(socketDir, stateDir);
       using q = await RawClient.connect(`${socketDir}/query.sock`);
-      const state = (((await q.query("get_current_state", "flood")).payload as Obj).result as Obj)
-        .state as Obj;
-      assert.equal(Object.keys(state).length, total + 1);
+      // All of the state is over max_message_size: count it, and read two keys.
+      const c = await counters(`${socketDir}/query.sock`);
+      assert.equal(c.state_entries, total + 1);
+      for (const key of ["k0", `k${total}`]) {
+        const one =
+          (((await q.query("get_current_state", "flood", { state_key: key })).payload as Obj)
+            .result as Obj).state as Obj;
+        assert.deepEqual(Object.keys(one), [key]);
+      }
       const types = (((await q.query("list_event_types")).payload as Obj).result as Obj)
         .event_types as Obj[];
       assert.equal(types.find((t) => t.event_type === "flood")!.last_seq, total + 1);

@@ -417,8 +417,13 @@ Deno.test("command.sock survives fuzzed frames, counts every bad one and routes 
   const ops = ((await q.query("get_operation_status", "fuzz")).payload as Obj).result as Obj;
   const ids = (ops.operations as Obj[]).map((o) => o.operation_id);
   assert.ok(ids.includes("__proto__") && ids.includes("constructor"), `operations ${ids}`);
-  const history = await q.query("get_event_history", "fuzz", { limit: 1000 });
-  assert.equal((history.payload as Obj).error, undefined);
+  // The fuzz sends bodies near the limit, so the answer may be over
+  // max_message_size: then it says so, on a connection that stays open.
+  for (const limit of [1000, 10]) {
+    const history = await q.query("get_event_history", "fuzz", { limit });
+    const error = (history.payload as Obj).error;
+    assert.ok(error === undefined || /max_message_size/.test(String(error)), String(error));
+  }
   await assertContained(d);
 });
 
