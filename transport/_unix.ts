@@ -60,6 +60,12 @@ export function listenUnix(path: string): UnixListener {
     listener = Deno.listen({ transport: "unix", path });
   }
   try {
+    // chmod follows links: make sure the path is the socket just bound.
+    if (!Deno.lstatSync(path).isSocket) {
+      throw new Deno.errors.AlreadyExists(
+        `Cannot listen on '${path}': expected the socket just created, received another kind of file`,
+      );
+    }
     Deno.chmodSync(path, 0o600);
   } catch (error) {
     listener.close();

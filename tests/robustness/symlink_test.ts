@@ -123,3 +123,29 @@ Deno.test("DotfilesDaemon refuses a state.db that is another kind of file or has
   assert.match(out.stderr, /state\.db.*2 hard links/);
   assert.equal(await Deno.readTextFile(`${tmp.path}/elsewhere.db`), "");
 });
+
+Deno.test("A symlink planted at a socket path is replaced by the socket, never followed (the target keeps its mode)", async () => {
+  await using tmp = await withTmpDir();
+  const socketDir = `${tmp.path}/sockets`;
+  const victim = `${tmp.path}/victim.txt`;
+  await Deno.writeTextFile(victim, "precious\n");
+  await Deno.chmod(victim, 0o644);
+  await Deno.mkdir(socketDir, { mode: 0o700 });
+  for (const name of ["command.sock", "query.sock", "x_events.sock"]) {
+    await Deno.symlink(victim, `${socketDir}/${name}`);
+  }
+  {
+    await using daemon = new DotfilesDaemon({
+      socketDir,
+      persist: false,
+      eventTypes: ["x"],
+      logLevel: "error",
+    });
+    await daemon.start();
+    for (const name of ["command.sock", "query.sock", "x_events.sock"]) {
+      assert.ok((await Deno.lstat(`${socketDir}/${name}`)).isSocket, name);
+    }
+  }
+  assert.equal((await Deno.stat(victim)).mode! & 0o777, 0o644);
+  assert.equal(await Deno.readTextFile(victim), "precious\n");
+});
