@@ -210,6 +210,32 @@ async function* merge<T>(iterables: AsyncIterable<T>[], stop: () => void): Async
 }
 
 /**
+ * The subscriptions of `watch`, resuming from a snapshot's `lastSeqs` when
+ * one was taken: a type the snapshot did not list had no message yet, so it
+ * starts at its first (`since: 0`), whenever that was stamped. Without that,
+ * its start would be the subscription's creation time, after the first line
+ * was printed: a message routed in between (or stamped in that millisecond)
+ * would be lost.
+ *
+ * @param types The event types, or `null` for all.
+ * @param lastSeqs The snapshot's last `seq` per listed type, or `null`.
+ * @param options Socket directory and signal.
+ * @returns One subscription per type (one for all).
+ */
+export function subscribeAfter(
+  types: string[] | null,
+  lastSeqs: Record<string, number> | null,
+  options: { socketDir: string; signal: AbortSignal },
+): Subscription[] {
+  if (types === null) {
+    return [subscribeAll({ ...options, ...(lastSeqs === null ? {} : { since: lastSeqs }) })];
+  }
+  return types.map((type) =>
+    subscribe(type, { ...options, ...(lastSeqs === null ? {} : { since: lastSeqs[type] ?? 0 }) })
+  );
+}
+
+/**
  * Runs `watch`.
  *
  * @param args The arguments after `watch`.
@@ -313,15 +339,7 @@ export async function watchCommand(args: string[]): Promise<number> {
   try {
     // Resume from the snapshot's seqs so nothing between the two is lost.
     const since = initial ? await takeSnapshot() : null;
-    subscriptions = types === null
-      ? [subscribeAll({ socketDir, signal, ...(since === null ? {} : { since }) })]
-      : types.map((type) =>
-        subscribe(type, {
-          socketDir,
-          signal,
-          ...(since?.[type] === undefined ? {} : { since: since[type] }),
-        })
-      );
+    subscriptions = subscribeAfter(types, since, { socketDir, signal });
     const events = merge<SubscriptionEvent>(subscriptions.map((s) => s.events()), stop);
     for await (const event of events) {
       if (signal.aborted) break;

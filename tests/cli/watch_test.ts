@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { DaemonPublisher } from "../../publisher/mod.ts";
-import { MessageBuilder } from "../../protocol/mod.ts";
+import { type Message, MessageBuilder } from "../../protocol/mod.ts";
+import { snapshot } from "../../cli/_snapshot.ts";
+import { subscribeAfter } from "../../cli/_watch.ts";
 import { cliShim } from "../../scripts/install_cli.ts";
 import { CLI_FLAGS, CLI_MAIN, DaemonProcess, LineChild, run } from "./_cli.ts";
 
@@ -170,6 +172,45 @@ Deno.test("watch --format waybar started after a failure shows the line a long-r
   assert.deepEqual(first, long);
   assert.equal(first.text, "✗ w2");
   assert.match(first.tooltip, /✗ w2 E_IO: disk &lt;full&gt;/);
+});
+
+Deno.test("watch misses nothing routed after its snapshot, for a type the snapshot did not list", async () => {
+  await using daemon = await DaemonProcess.start();
+  const { socketDir } = daemon;
+  const { lastSeqs } = await snapshot(["fresh"], { socketDir });
+  assert.equal(lastSeqs.fresh, undefined);
+  // The worst interleaving, made certain: after the snapshot (watch's first
+  // line) a manager publishes a message it built a moment before, and only
+  // then is watch's subscription created and connected.
+  await using publisher = new DaemonPublisher({ socketDir });
+  await publisher.publish(
+    MessageBuilder.operationStarted({
+      eventType: "fresh",
+      operationId: "f1",
+      operationName: "sync",
+      timestamp: new Date(Date.now() - 1000).toISOString(),
+    }),
+  );
+  const controller = new AbortController();
+  const [subscription] = subscribeAfter(["fresh"], lastSeqs, {
+    socketDir,
+    signal: controller.signal,
+  });
+  using _ = subscription!;
+  const timer = setTimeout(() => controller.abort(), 5000);
+  try {
+    let message: Message | undefined;
+    for await (const event of subscription!.events()) {
+      if (event.type === "message") {
+        message = event.message;
+        break;
+      }
+    }
+    assert.equal(message?.payload.type, "operation_started", "the message was lost");
+    assert.equal(message?.seq, 1);
+  } finally {
+    clearTimeout(timer);
+  }
 });
 
 Deno.test("watch --format waybar shows the chosen state key through --state-text, and --idle-text before it", async () => {
