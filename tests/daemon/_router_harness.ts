@@ -8,7 +8,7 @@ import { Counters } from "../../daemon/_counters.ts";
 import { Logger } from "../../daemon/_logger.ts";
 import { type Refusal, Router } from "../../daemon/_router.ts";
 import { DaemonState } from "../../daemon/_state.ts";
-import { MemoryStore } from "../../daemon/store.ts";
+import { MemoryStore, type Store } from "../../daemon/store.ts";
 import type { LogLevel } from "../../daemon/mod.ts";
 
 const decoder = new TextDecoder();
@@ -23,6 +23,8 @@ export interface RouterHarnessOptions {
   maxTypes?: number;
   /** Log lines at this level and above go to `logs`. @default {"debug"} */
   logLevel?: LogLevel;
+  /** The store behind the state (closed with it). @default {new MemoryStore()} */
+  store?: Store;
 }
 
 /** A router with its counters, state and log lines; dispose closes the state. */
@@ -33,11 +35,14 @@ export interface RouterHarness extends Disposable {
   logs: string[];
 }
 
-/** A router on a `MemoryStore`-backed state, as the daemon runs with `--no-persist`. */
+/** A router on a `MemoryStore`-backed state (as the daemon runs with `--no-persist`), or on `store`. */
 export function routerHarness(options: RouterHarnessOptions = {}): RouterHarness {
   const counters = new Counters();
   const logs: string[] = [];
-  const state = new DaemonState({ store: new MemoryStore(), staleAfter: Infinity });
+  const state = new DaemonState({
+    store: options.store ?? new MemoryStore(),
+    staleAfter: Infinity,
+  });
   const admitted = new Set<string>();
   const router = new Router({
     maxMessageSize: options.maxMessageSize ?? 1024 * 1024,

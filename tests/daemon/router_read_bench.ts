@@ -10,12 +10,8 @@
  *
  * @module
  */
-import { Counters } from "../../daemon/_counters.ts";
-import { Logger } from "../../daemon/_logger.ts";
-import { Router } from "../../daemon/_router.ts";
-import { DaemonState } from "../../daemon/_state.ts";
 import { SqliteStore } from "../../daemon/sqlite_store.ts";
-import { MemoryStore, type Store } from "../../daemon/store.ts";
+import { routerHarness } from "./_router_harness.ts";
 
 const encoder = new TextEncoder();
 
@@ -71,17 +67,11 @@ for (
   ] as const
 ) {
   const bodies = read(fields);
-  const backing: Store = store === "sqlite"
-    ? SqliteStore.open(`${dir}/state.db`)
-    : new MemoryStore();
-  const state = new DaemonState({ store: backing, staleAfter: Infinity });
-  globalThis.addEventListener("unload", () => state.close());
-  const router = new Router({
-    maxMessageSize: 1024 * 1024,
-    ledger: state,
-    counters: new Counters(),
-    logger: new Logger("warn", "text", () => {}),
+  const { router, state } = routerHarness({
+    logLevel: "warn",
+    ...(store === "sqlite" ? { store: SqliteStore.open(`${dir}/state.db`) } : {}),
   });
+  globalThis.addEventListener("unload", () => state.close());
   Deno.bench({
     name: `routeAll + take: ${bodies.length} messages, ${label}`,
     group: "read",

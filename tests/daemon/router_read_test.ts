@@ -1,41 +1,11 @@
 import assert from "node:assert/strict";
-import { Counters } from "../../daemon/_counters.ts";
-import { Logger } from "../../daemon/_logger.ts";
-import { Router } from "../../daemon/_router.ts";
-import { DaemonState } from "../../daemon/_state.ts";
-import { MemoryStore } from "../../daemon/store.ts";
 import { fuzzSeed, Prng } from "../protocol/_prng.ts";
+import { frameBodies as frames, type RouterHarness, routerHarness } from "./_router_harness.ts";
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
-interface Harness extends Disposable {
-  router: Router;
-  counters: Counters;
-  state: DaemonState;
-}
-
-function harness(maxMessageSize = 4096): Harness {
-  const counters = new Counters();
-  const state = new DaemonState({ store: new MemoryStore(), staleAfter: Infinity });
-  const router = new Router({
-    maxMessageSize,
-    ledger: state,
-    counters,
-    logger: new Logger("error", "text", () => {}),
-  });
-  return { router, counters, state, [Symbol.dispose]: () => state.close() };
-}
-
-/** Splits a batch back into frame bodies. */
-function frames(bytes: Uint8Array): string[] {
-  const out: string[] = [];
-  for (let offset = 0; offset < bytes.byteLength;) {
-    const length = new DataView(bytes.buffer, bytes.byteOffset + offset).getUint32(0);
-    out.push(decoder.decode(bytes.subarray(offset + 4, offset + 4 + length)));
-    offset += 4 + length;
-  }
-  return out;
+function harness(): RouterHarness {
+  return routerHarness({ maxMessageSize: 4096, logLevel: "error" });
 }
 
 /** A routed frame with the fields the router may fill in at random masked. */

@@ -1,28 +1,26 @@
 import assert from "node:assert/strict";
-import { DotfilesDaemon } from "../../daemon/mod.ts";
 import { subscribe, subscribeAll, type SubscriptionEvent } from "../../monitor/mod.ts";
 import { DaemonPublisher } from "../../publisher/mod.ts";
 import type { Message } from "../../protocol/mod.ts";
+import { type Running, startDaemon } from "../_daemon.ts";
 import { RawClient, rawFrame, withTmpDir, writeAll } from "../_helpers.ts";
 
 function custom(eventType: string, n: number): Record<string, unknown> {
   return { event_type: eventType, payload: { type: "custom", n } };
 }
 
-/** Starts a daemon on `socketDir`, persisting to `stateDir`. */
-async function startDaemon(
-  socketDir: string,
-  stateDir: string,
-  historyLimit?: number,
-): Promise<DotfilesDaemon> {
-  const daemon = new DotfilesDaemon({
+/**
+ * The one harness's daemon on `socketDir`, persisting to `stateDir`: a
+ * daemon started again on the same dirs keeps its history and seqs.
+ */
+function startOn(socketDir: string, stateDir: string, historyLimit?: number): Promise<Running> {
+  return startDaemon({
     socketDir,
     stateDir,
+    persist: true,
     logLevel: "error",
     ...(historyLimit !== undefined ? { historyLimit } : {}),
   });
-  await daemon.start();
-  return daemon;
 }
 
 /** Collects `n` items of an async iterator, with a deadline. */
@@ -54,7 +52,7 @@ function n(message: Message): unknown {
 Deno.test("subscribe delivers messages across a daemon restart once, in seq order", async () => {
   await using sockets = await withTmpDir();
   await using state = await withTmpDir();
-  let daemon = await startDaemon(sockets.path, state.path);
+  let daemon = await startOn(sockets.path, state.path);
   await using publisher = new DaemonPublisher({
     socketDir: sockets.path,
     retryInterval: 10,
@@ -70,13 +68,13 @@ Deno.test("subscribe delivers messages across a daemon restart once, in seq orde
   const got = await take(events, 2);
   assert.deepEqual(got.map((e) => e.type === "message" ? n(e.message) : e.type), [1, 2]);
 
-  await daemon.stop();
-  await daemon.finished;
+  await daemon[Symbol.asyncDispose]();
+  await daemon.daemon.finished;
   const [down] = await take(events, 1);
   assert.equal(down!.type, "disconnected");
   assert.equal(subscription.connected, false);
 
-  daemon = await startDaemon(sockets.path, state.path);
+  daemon = await startOn(sockets.path, state.path);
   // Published while the subscriber is still away: delivered from history.
   await publisher.connect();
   for (let i = 3; i <= 6; i++) assert.equal(await publisher.publish(custom("wallpaper", i)), true);
@@ -94,13 +92,13 @@ Deno.test("subscribe delivers messages across a daemon restart once, in seq orde
   assert.equal(subscription.lastSeq, 7);
   subscription.close();
   assert.equal((await events.next()).done, true);
-  await daemon.stop();
+  await daemon[Symbol.asyncDispose]();
 });
 
 Deno.test("subscribe with since starts from history after that seq", async () => {
   await using sockets = await withTmpDir();
   await using state = await withTmpDir();
-  await using daemon = await startDaemon(sockets.path, state.path, 5000);
+  await using daemon = await startOn(sockets.path, state.path, 5000);
   await using publisher = new DaemonPublisher({ socketDir: sockets.path, onWarning: () => {} });
   for (let i = 1; i <= 2500; i++) assert.equal(await publisher.publish(custom("backup", i)), true);
   // Wait until the daemon routed all of them.
@@ -123,17 +121,12 @@ Deno.test("subscribe with since starts from history after that seq", async () =>
   assert.equal(subscription.connected, false);
   assert.equal(subscription.lastSeq, 2500);
   assert.throws(() => subscription[Symbol.asyncIterator](), TypeError);
-  await daemon.stop();
+  await daemon[Symbol.asyncDispose]();
 });
 
 Deno.test("subscribe without since starts with the next message", async () => {
   await using sockets = await withTmpDir();
-  await using daemon = new DotfilesDaemon({
-    socketDir: sockets.path,
-    persist: false,
-    logLevel: "error",
-  });
-  await daemon.start();
+  await using daemon = await startDaemon({ socketDir: sockets.path, logLevel: "error" });
   await using publisher = new DaemonPublisher({ socketDir: sockets.path, onWarning: () => {} });
   for (let i = 1; i <= 3; i++) await publisher.publish(custom("theme", i));
   const controller = new AbortController();
@@ -151,7 +144,7 @@ Deno.test("subscribe without since starts with the next message", async () => {
 Deno.test("subscribeAll follows every type and resumes per type", async () => {
   await using sockets = await withTmpDir();
   await using state = await withTmpDir();
-  let daemon = await startDaemon(sockets.path, state.path);
+  let daemon = await startOn(sockets.path, state.path);
   await using publisher = new DaemonPublisher({
     socketDir: sockets.path,
     retryInterval: 10,
@@ -168,10 +161,10 @@ Deno.test("subscribeAll follows every type and resumes per type", async () => {
     live.map((e) => e.type === "message" && [e.message.event_type, e.message.seq]),
     [["a", 2], ["b", 1]],
   );
-  await daemon.stop();
-  await daemon.finished;
+  await daemon[Symbol.asyncDispose]();
+  await daemon.daemon.finished;
   assert.equal((await take(events, 1))[0]!.type, "disconnected");
-  daemon = await startDaemon(sockets.path, state.path);
+  daemon = await startOn(sockets.path, state.path);
   await publisher.connect();
   await publisher.publish(custom("a", 3));
   await publisher.publish(custom("c", 1));
@@ -184,7 +177,7 @@ Deno.test("subscribeAll follows every type and resumes per type", async () => {
   assert.deepEqual(seen.sort(), ["a3", "b2", "c1"]);
   assert.deepEqual(all.lastSeqs, { a: 3, b: 2, c: 1 });
   all.close();
-  await daemon.stop();
+  await daemon[Symbol.asyncDispose]();
 });
 
 Deno.test("subscribe reports the daemon down and waits for it", async () => {
@@ -195,20 +188,20 @@ Deno.test("subscribe reports the daemon down and waits for it", async () => {
   const [down] = await take(events, 1);
   assert.equal(down!.type, "disconnected");
   assert.throws(() => subscription.events(), TypeError);
-  await using daemon = await startDaemon(sockets.path, state.path);
+  await using daemon = await startOn(sockets.path, state.path);
   await using publisher = new DaemonPublisher({ socketDir: sockets.path, onWarning: () => {} });
   assert.deepEqual((await take(events, 1))[0], { type: "connected" });
   await publisher.publish(custom("late", 1));
   const [first] = await take(events, 1);
   assert.equal(first?.type === "message" && first.message.seq, 1);
   subscription.close();
-  await daemon.stop();
+  await daemon[Symbol.asyncDispose]();
 });
 
 Deno.test("subscribe reports a gap when the daemon no longer keeps missed messages", async () => {
   await using sockets = await withTmpDir();
   await using state = await withTmpDir();
-  await using daemon = await startDaemon(sockets.path, state.path, 100);
+  await using daemon = await startOn(sockets.path, state.path, 100);
   await using publisher = new DaemonPublisher({ socketDir: sockets.path, onWarning: () => {} });
   for (let i = 1; i <= 300; i++) assert.equal(await publisher.publish(custom("backup", i)), true);
   const subscription = subscribe("backup", {
@@ -225,7 +218,7 @@ Deno.test("subscribe reports a gap when the daemon no longer keeps missed messag
   assert.deepEqual(got[1], { type: "gap", eventType: "backup", from: 11, to: 200 });
   const seqs = got.filter((e) => e.type === "message").map((e) => e.message.seq);
   assert.deepEqual(seqs, Array.from({ length: 100 }, (_, i) => i + 201));
-  await daemon.stop();
+  await daemon[Symbol.asyncDispose]();
 });
 
 /** `datetime.now().isoformat()`: local time, microseconds, no offset. */
@@ -253,7 +246,7 @@ Deno.test("a subscription started before the daemon delivers the first events ro
   const allEvents = all.events()[Symbol.asyncIterator]();
   assert.equal((await take(events, 1))[0]?.type, "disconnected");
   assert.equal((await take(allEvents, 1))[0]?.type, "disconnected");
-  const daemon = await startDaemon(sockets.path, state.path);
+  const daemon = await startOn(sockets.path, state.path);
   try {
     // From the raw wire, at once: one without timestamp (the daemon fills
     // it in), one as a Python manager stamps it.
@@ -275,23 +268,22 @@ Deno.test("a subscription started before the daemon delivers the first events ro
   } finally {
     one.close();
     all.close();
-    await daemon.stop();
+    await daemon[Symbol.asyncDispose]();
   }
 });
 
 Deno.test("a subscription made while the daemon is down does not replay older history when it comes back", async () => {
   await using sockets = await withTmpDir();
   await using state = await withTmpDir();
-  let daemon = await startDaemon(sockets.path, state.path);
+  let daemon = await startOn(sockets.path, state.path);
   await sendRaw(sockets.path, custom("old", 1), custom("old", 2), custom("old", 3));
-  await daemon.stop();
-  await daemon.finished;
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  await daemon[Symbol.asyncDispose]();
+  await daemon.daemon.finished;
   using one = subscribe("old", { socketDir: sockets.path, reconnectDelay: 10 });
   using all = subscribeAll({ socketDir: sockets.path, reconnectDelay: 10 });
   const events = one[Symbol.asyncIterator]();
   const allEvents = all[Symbol.asyncIterator]();
-  daemon = await startDaemon(sockets.path, state.path);
+  daemon = await startOn(sockets.path, state.path);
   try {
     await sendRaw(sockets.path, custom("old", 4));
     const [first] = await take(events, 1);
@@ -301,7 +293,7 @@ Deno.test("a subscription made while the daemon is down does not replay older hi
   } finally {
     one.close();
     all.close();
-    await daemon.stop();
+    await daemon[Symbol.asyncDispose]();
   }
 });
 
@@ -325,7 +317,7 @@ Deno.test("while the daemon is down a subscription waits for its sockets without
     await new Promise((resolve) => setTimeout(resolve, 1500));
     assert.ok(attempts <= 2, `${attempts} connection attempts while the daemon was down`);
     await using state = await withTmpDir();
-    const daemon = await startDaemon(socketDir, state.path);
+    const daemon = await startOn(socketDir, state.path);
     try {
       assert.deepEqual((await next).value, { type: "connected" });
       await sendRaw(socketDir, custom("idle", 1));
@@ -333,7 +325,7 @@ Deno.test("while the daemon is down a subscription waits for its sockets without
       assert.equal(first?.type === "message" && first.message.seq, 1);
     } finally {
       subscription.close();
-      await daemon.stop();
+      await daemon[Symbol.asyncDispose]();
     }
   } finally {
     // deno-lint-ignore no-explicit-any
