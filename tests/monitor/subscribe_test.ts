@@ -125,12 +125,11 @@ Deno.test("subscribe with since starts from history after that seq", async () =>
 });
 
 Deno.test("subscribe without since starts with the next message", async () => {
-  await using sockets = await withTmpDir();
-  await using daemon = await startDaemon({ socketDir: sockets.path, logLevel: "error" });
-  await using publisher = new DaemonPublisher({ socketDir: sockets.path, onWarning: () => {} });
+  await using daemon = await startDaemon({ logLevel: "error" });
+  await using publisher = new DaemonPublisher({ socketDir: daemon.dir, onWarning: () => {} });
   for (let i = 1; i <= 3; i++) await publisher.publish(custom("theme", i));
   const controller = new AbortController();
-  const subscription = subscribe("theme", { socketDir: sockets.path, signal: controller.signal });
+  const subscription = subscribe("theme", { socketDir: daemon.dir, signal: controller.signal });
   const events = subscription.events()[Symbol.asyncIterator]();
   assert.deepEqual((await take(events, 1))[0], { type: "connected" });
   assert.equal(subscription.lastSeq, 3);
