@@ -327,6 +327,7 @@ export class DaemonState implements Disposable {
       return;
     }
     this.#types.load(snapshot);
+    this.#writes.cover(this.#types.known());
     this.#operations.load(snapshot.operations);
     if (this.#writes.pending) this.#writes.schedule();
   }
@@ -545,7 +546,34 @@ export class DaemonState implements Disposable {
    * ```
    */
   historyBodies(eventType: string, options: HistoryOptions = {}): RawHistoryResult {
-    return this.#types.historyBodies(eventType, options);
+    // While seqs are unsafe, what they numbered is not shown: after a crash
+    // those seqs could be handed out again.
+    if (!this.#writes.seqsUnsafe) return this.#types.historyBodies(eventType, options);
+    return this.#types.historyBodies(eventType, {
+      ...options,
+      upTo: this.#writes.covered(eventType),
+    });
+  }
+
+  /**
+   * A type's last `seq` as monitors may see it: while seqs are unsafe (see
+   * {@linkcode DaemonState.seqsUnsafe}), the last one written or saved.
+   *
+   * @param eventType The event type.
+   * @param lastSeq Its last `seq` in memory.
+   * @returns The `seq` to show.
+   * @example
+   * ```ts
+   * import { DaemonState } from "./_state.ts";
+   * import { MemoryStore } from "./store.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using state = new DaemonState({ store: new MemoryStore() });
+   * assert.equal(state.visibleSeq("t", 7), 7);
+   * ```
+   */
+  visibleSeq(eventType: string, lastSeq: number): number {
+    return this.#writes.seqsUnsafe ? Math.min(lastSeq, this.#writes.covered(eventType)) : lastSeq;
   }
 
   /**

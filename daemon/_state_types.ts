@@ -68,6 +68,8 @@ export interface HistoryRange {
   limit?: number;
   /** Only events whose `seq` is greater. */
   afterSeq?: number;
+  /** Only events whose `seq` is at most this (the last one reported is clipped too). */
+  upTo?: number;
 }
 
 /** History as serialised bodies, with the history's bounds. */
@@ -236,7 +238,7 @@ export class EventTypeTable {
 
   /** A type's kept history; see `DaemonState.historyBodies`. */
   historyBodies(eventType: string, options: HistoryRange = {}): HistoryBodies {
-    const { limit = DEFAULT_HISTORY_QUERY_LIMIT, afterSeq } = options;
+    const { limit = DEFAULT_HISTORY_QUERY_LIMIT, afterSeq, upTo } = options;
     if (!Number.isInteger(limit) || limit < 1) {
       throw new RangeError(
         `Cannot read history: limit must be a positive integer, received ${limit}`,
@@ -253,20 +255,22 @@ export class EventTypeTable {
     }
     const ring = entry.ring;
     const oldest = ring.oldestSeq;
+    const end = upTo === undefined ? ring.size : ring.indexAfter(upTo);
+    const lastSeq = upTo === undefined ? entry.last_seq : Math.min(entry.last_seq, upTo);
     let from: number;
     let to: number;
     let truncated = false;
     if (afterSeq === undefined) {
-      to = ring.size;
+      to = end;
       from = Math.max(0, to - limit);
     } else {
-      from = ring.indexAfter(afterSeq);
-      to = Math.min(ring.size, from + limit);
-      truncated = afterSeq < entry.last_seq && (oldest === null || oldest > afterSeq + 1);
+      from = Math.min(end, ring.indexAfter(afterSeq));
+      to = Math.min(end, from + limit);
+      truncated = afterSeq < lastSeq && (oldest === null || oldest > afterSeq + 1);
     }
     const bodies: string[] = [];
     for (let i = from; i < to; i++) bodies.push(ring.bodyAt(i));
-    return { bodies, truncated, oldest_seq: oldest, last_seq: entry.last_seq };
+    return { bodies, truncated, oldest_seq: oldest, last_seq: lastSeq };
   }
 
   /** Types, history entries and state entries kept. */

@@ -59,6 +59,8 @@ export class WriteBehind {
   #failingSince: number | null = null;
   /** A failed write could not save the seqs either. */
   #unsafe = false;
+  /** Per type, the highest seq written or saved: what monitors may see while unsafe. */
+  #covered = new Map<string, number>();
   #closed = false;
   #writes = 0;
   #failures = 0;
@@ -76,6 +78,18 @@ export class WriteBehind {
   /** True while a failed write could save neither state nor seqs. */
   get seqsUnsafe(): boolean {
     return this.#unsafe;
+  }
+
+  /** The highest seq of a type that is written or saved (0 when none). */
+  covered(eventType: string): number {
+    return this.#covered.get(eventType) ?? 0;
+  }
+
+  /** Records seqs known to be safe (loaded from the store). */
+  cover(types: Iterable<{ event_type: string; last_seq: number }>): void {
+    for (const t of types) {
+      if (t.last_seq > this.covered(t.event_type)) this.#covered.set(t.event_type, t.last_seq);
+    }
   }
 
   /** How the store's writes are going. */
@@ -131,6 +145,7 @@ export class WriteBehind {
     } catch (error) {
       this.#failures++;
       const saved = error instanceof StoreWriteError && error.seqsSaved;
+      if (saved) this.cover(batch.eventTypes);
       // Safe again once a later failure still saved every seq handed out.
       this.#unsafe = !saved;
       const now = this.#now();
@@ -156,6 +171,7 @@ export class WriteBehind {
       this.#failingSince = null;
     }
     this.#unsafe = false;
+    this.cover(batch.eventTypes);
     this.#writes++;
     for (const source of this.#sources) source.written();
     return true;

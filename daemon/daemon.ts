@@ -339,7 +339,7 @@ export class DotfilesDaemon implements AsyncDisposable {
         socket_path: this.#broker.socketPath(eventType),
         subscribers: this.#broker.subscriberCount(eventType),
         message_count: stored?.message_count ?? 0,
-        last_seq: stored?.last_seq ?? 0,
+        last_seq: state.visibleSeq(eventType, stored?.last_seq ?? 0),
         last_event_at: stored?.last_event_at ?? null,
       };
     });

@@ -236,6 +236,15 @@ Deno.test("DotfilesDaemon broadcasts nothing while the store can save neither st
     20,
   );
   assert.ok(d.logs.some((l) => /^ERROR Cannot write state/.test(l)), d.logs.join("\n"));
+  // What was recorded but not saved is not shown either: after a crash its
+  // seqs would be handed out again.
+  const history = ((await q.query("get_event_history", "t", { after_seq: 0 })).payload as Obj)
+    .result as Obj;
+  assert.deepEqual((history.events as Obj[]).map((e) => e.seq), [1]);
+  assert.equal(history.last_seq, 1);
+  const types = (((await q.query("list_event_types")).payload as Obj).result as Obj)
+    .event_types as Obj[];
+  assert.equal(types.find((t) => t.event_type === "t")!.last_seq, 1);
 
   failing = false;
   // The retry (once a second while something is unwritten) brings it back.
