@@ -6,7 +6,11 @@
  * @module
  */
 
-import { CHECKPOINT_WORKER_URL, type CheckpointReply } from "./_checkpoint_worker.ts";
+import {
+  CHECKPOINT_WORKER_URL,
+  type CheckpointReply,
+  type CheckpointRequest,
+} from "./_checkpoint_worker.ts";
 import { assertOwnEntry } from "./_socket_dir.ts";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { JsonObject, OperationRecord } from "../protocol/mod.ts";
@@ -534,7 +538,12 @@ export class SqliteStore implements Store, Disposable {
         s.upsertFloor.run(p.event_type, p.before_seq);
       }
       db.exec("COMMIT");
-      if (++this.#writesSinceCheckpoint >= CHECKPOINT_EVERY_WRITES) this.#checkpoint();
+      this.#writesSinceCheckpoint++;
+      if (!this.#checkpointing) {
+        const wal = this.#walBytes();
+        if (wal >= WAL_TRUNCATE_BYTES) this.#checkpoint(true);
+        else if (this.#writesSinceCheckpoint >= CHECKPOINT_EVERY_WRITES) this.#checkpoint(false);
+      }
     } catch (error) {
       try {
         if (db.isTransaction) db.exec("ROLLBACK");
@@ -545,10 +554,20 @@ export class SqliteStore implements Store, Disposable {
     }
   }
 
+  /** The WAL's size, 0 while it has none. */
+  #walBytes(): number {
+    try {
+      return Deno.statSync(`${this.#path}-wal`).size;
+    } catch {
+      return 0;
+    }
+  }
+
   /**
    * WAL checkpoints completed in the background since open. Commits do not
-   * checkpoint (that would fsync on the daemon's thread); every 1000 writes
-   * a worker thread does.
+   * checkpoint (that would fsync on the daemon's thread); every 1000 writes,
+   * or as soon as the WAL reaches 4 MiB, a worker thread does (and empties
+   * the WAL in the second case).
    *
    * @returns The count.
    * @example
@@ -603,16 +622,17 @@ export class SqliteStore implements Store, Disposable {
    * thread that stalled every message behind them. Where a worker cannot be
    * started, the checkpoint runs here instead.
    */
-  #checkpoint(): void {
+  #checkpoint(truncate: boolean): void {
     if (this.#checkpointing) return;
     this.#writesSinceCheckpoint = 0;
     if (this.#checkpointer === null && !this.#inlineCheckpoints) this.#startCheckpointer();
     if (this.#checkpointer === null) {
-      this.#db.exec("PRAGMA wal_checkpoint(PASSIVE)");
+      this.#db.exec(`PRAGMA wal_checkpoint(${truncate ? "TRUNCATE" : "PASSIVE"})`);
       return;
     }
     this.#checkpointing = true;
-    this.#checkpointer.postMessage(this.#path);
+    const request: CheckpointRequest = { path: this.#path, truncate };
+    this.#checkpointer.postMessage(request);
   }
 
   /** Starts the worker; loading it takes tens of milliseconds, so this runs at open. */
@@ -794,6 +814,11 @@ function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
 
 /** Transactions between two background WAL checkpoints. */
 const CHECKPOINT_EVERY_WRITES = 1000;
+/**
+ * A WAL this big gets a checkpoint that empties it, at once; it is also the
+ * `journal_size_limit`, so a WAL started over while idle is cut back to it.
+ */
+const WAL_TRUNCATE_BYTES = 4 * 1024 * 1024;
 
 /** Opens and checks; throws (with the database closed) when anything is wrong. */
 function openDatabase(path: string): { db: DatabaseSync; statements: Statements } {
@@ -803,6 +828,7 @@ function openDatabase(path: string): { db: DatabaseSync; statements: Statements 
     db.exec("PRAGMA journal_mode = WAL");
     db.exec("PRAGMA synchronous = NORMAL");
     db.exec("PRAGMA wal_autocheckpoint = 0");
+    db.exec(`PRAGMA journal_size_limit = ${WAL_TRUNCATE_BYTES}`);
     const check = db.prepare("PRAGMA quick_check").all().map((row) => row.quick_check);
     if (check.length !== 1 || check[0] !== "ok") {
       throw new Error(`quick_check reported ${JSON.stringify(check.slice(0, 3))}`);

@@ -401,6 +401,43 @@ Deno.test("SqliteStore checkpoints the WAL in a worker and truncates it on close
   }
 });
 
+Deno.test("SqliteStore keeps the WAL under 8 MiB through a flood of 64 KiB batches", async () => {
+  // Each batch is one transaction, as a 64 KiB read from a publisher is. Before, the WAL was
+  // checkpointed only every 1000 transactions, passively, and never started over while writes
+  // kept coming: 26 MB after these 120k messages, and growing.
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/state.db`;
+  try {
+    const store = SqliteStore.open(path);
+    const body = JSON.stringify({ pad: "x".repeat(120) });
+    let seq = 0;
+    let largest = 0;
+    for (let b = 0; b < 300; b++) {
+      const batch = emptyBatch();
+      for (let i = 0; i < 400; i++) batch.history.push({ event_type: "flood", seq: ++seq, body });
+      batch.eventTypes.push({
+        event_type: "flood",
+        message_count: seq,
+        last_seq: seq,
+        last_event_at: null,
+      });
+      if (seq > 1000) batch.historyPrunes.push({ event_type: "flood", before_seq: seq - 1000 });
+      store.write(batch);
+      largest = Math.max(largest, (await Deno.stat(`${path}-wal`)).size);
+      // The daemon reads its sockets between commits; the worker's replies come in then.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    assert.ok(largest <= 8 * 1024 * 1024, `the WAL reached ${largest} bytes`);
+    assert.ok(store.checkpoints >= 1, "no background checkpoint completed");
+    store.close();
+    using reopened = SqliteStore.open(path);
+    const history = reopened.load().history;
+    assert.equal(history.at(-1)?.seq, seq);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("SqliteStore writes a batch of many history rows in groups and loads them all back", async () => {
   const dir = await Deno.makeTempDir();
   try {
