@@ -1,13 +1,16 @@
-import { MessageValidationError } from "../protocol/errors.ts";
 import { FrameDecoder } from "../protocol/frame.ts";
-import { copyEnvelope, envelopeError, envelopeIssue } from "../protocol/_envelope.ts";
+import {
+  copyEnvelope,
+  decodeBody,
+  envelopeError,
+  envelopeIssue,
+  notObjectError,
+} from "../protocol/_envelope.ts";
 import type { Message } from "../protocol/message.ts";
 import type { ValidationResult } from "../protocol/message_validator.ts";
 
 /** The largest frame the monitor reads (history pages can be large). */
 export const MAX_RESPONSE_SIZE = 256 * 1024 * 1024;
-
-const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /**
  * Decodes a frame body from the daemon and checks its envelope as the
@@ -20,42 +23,11 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
  * @returns The message, or why it is not one.
  */
 export function parseRoutedMessage(body: Uint8Array): ValidationResult<Message> {
-  let text: string;
-  try {
-    text = decoder.decode(body);
-  } catch (cause) {
-    return {
-      ok: false,
-      error: new MessageValidationError("Invalid message: body is not valid UTF-8", {
-        reason: "invalid_utf8",
-        field: null,
-        cause,
-      }),
-    };
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (cause) {
-    return {
-      ok: false,
-      error: new MessageValidationError(
-        `Invalid message: body is not JSON: ${(cause as Error).message}`,
-        { reason: "invalid_json", field: null, cause },
-      ),
-    };
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return {
-      ok: false,
-      error: new MessageValidationError(
-        `Invalid message: expected a JSON object, received ${
-          value === null ? "null" : Array.isArray(value) ? "an array" : typeof value
-        }`,
-        { reason: "not_object", field: null },
-      ),
-    };
-  }
+  const decoded = decodeBody(body);
+  if (!decoded.ok) return decoded;
+  const value = decoded.value;
+  const notObject = notObjectError(value);
+  if (notObject !== null) return { ok: false, error: notObject };
   const record = value as Record<string, unknown>;
   const issue = envelopeIssue(record);
   if (issue !== null) return { ok: false, error: envelopeError(issue) };

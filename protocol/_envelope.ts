@@ -143,3 +143,62 @@ export function envelopeError(issue: EnvelopeIssue): MessageValidationError {
     { reason: "invalid_envelope", field: issue.field },
   );
 }
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Decodes a frame body: UTF-8, then JSON. The one decoding `parseMessage`
+ * and the monitor's reader share (the monitor without the schema library).
+ *
+ * @param body The frame body, as bytes or as a string.
+ * @returns The decoded value, or an error whose `reason` is `invalid_utf8`
+ * or `invalid_json`.
+ */
+export function decodeBody(
+  body: Uint8Array | string,
+): { ok: true; value: unknown } | { ok: false; error: MessageValidationError } {
+  let text: string;
+  if (typeof body === "string") {
+    text = body;
+  } else {
+    try {
+      text = decoder.decode(body);
+    } catch (cause) {
+      return {
+        ok: false,
+        error: new MessageValidationError("Invalid message: body is not valid UTF-8", {
+          reason: "invalid_utf8",
+          field: null,
+          cause,
+        }),
+      };
+    }
+  }
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch (cause) {
+    return {
+      ok: false,
+      error: new MessageValidationError(
+        `Invalid message: body is not JSON: ${(cause as Error).message}`,
+        { reason: "invalid_json", field: null, cause },
+      ),
+    };
+  }
+}
+
+/**
+ * The error for a decoded body that is not a JSON object, else `null`.
+ *
+ * @param value A decoded JSON value.
+ * @returns A `not_object` error, or `null` for an object.
+ */
+export function notObjectError(value: unknown): MessageValidationError | null {
+  if (typeof value === "object" && value !== null && !Array.isArray(value)) return null;
+  return new MessageValidationError(
+    `Invalid message: expected a JSON object, received ${
+      value === null ? "null" : Array.isArray(value) ? "an array" : typeof value
+    }`,
+    { reason: "not_object", field: null },
+  );
+}

@@ -1,7 +1,13 @@
 // This module is browser compatible.
 
 import type { z } from "zod";
-import { copyEnvelope, envelopeError, envelopeIssue } from "./_envelope.ts";
+import {
+  copyEnvelope,
+  decodeBody,
+  envelopeError,
+  envelopeIssue,
+  notObjectError,
+} from "./_envelope.ts";
 import { messageSchema, payloadSchemas } from "./_schemas.ts";
 import { MessageValidationError, type ValidationReason } from "./errors.ts";
 import type { KnownPayload, Message, PayloadMap } from "./message.ts";
@@ -24,8 +30,6 @@ import type { MessageTypeName } from "./types.ts";
 export type ValidationResult<T> =
   | { ok: true; message: T }
   | { ok: false; error: MessageValidationError };
-
-const decoder = new TextDecoder("utf-8", { fatal: true });
 
 function issueError(
   issue: z.core.$ZodIssue,
@@ -67,17 +71,8 @@ function issueError(
  * ```
  */
 export function validateMessage(value: unknown): ValidationResult<Message> {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return {
-      ok: false,
-      error: new MessageValidationError(
-        `Invalid message: expected a JSON object, received ${
-          value === null ? "null" : Array.isArray(value) ? "an array" : typeof value
-        }`,
-        { reason: "not_object", field: null },
-      ),
-    };
-  }
+  const notObject = notObjectError(value);
+  if (notObject !== null) return { ok: false, error: notObject };
   if (isPlain(value) && isPlain((value as Record<string, unknown>).payload)) {
     // Decoded JSON: the envelope check written out (same answers, no zod).
     const record = value as Record<string, unknown>;
@@ -115,36 +110,8 @@ function isPlain(value: unknown): boolean {
  * ```
  */
 export function parseMessage(body: Uint8Array | string): ValidationResult<Message> {
-  let text: string;
-  if (typeof body === "string") {
-    text = body;
-  } else {
-    try {
-      text = decoder.decode(body);
-    } catch (cause) {
-      return {
-        ok: false,
-        error: new MessageValidationError("Invalid message: body is not valid UTF-8", {
-          reason: "invalid_utf8",
-          field: null,
-          cause,
-        }),
-      };
-    }
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (cause) {
-    return {
-      ok: false,
-      error: new MessageValidationError(
-        `Invalid message: body is not JSON: ${(cause as Error).message}`,
-        { reason: "invalid_json", field: null, cause },
-      ),
-    };
-  }
-  return validateMessage(value);
+  const decoded = decodeBody(body);
+  return decoded.ok ? validateMessage(decoded.value) : decoded;
 }
 
 /**
