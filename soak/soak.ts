@@ -4,12 +4,13 @@
  * receive everything and short-lived ones that come and go, and prints the
  * daemon's RSS, open file descriptors and query round-trip latency (the
  * event-loop lag as a client sees it) over time, then a verdict: flat or not
- * (last third of the samples against the middle third; the first third is
- * warm-up, while V8 sizes its heap to the allocation rate).
+ * (the samples after a fixed warm-up, while V8 sizes its heap to the
+ * allocation rate, earlier half against later half), or none when the run
+ * is too short to sample two minutes after the warm-up.
  *
  * ```sh
  * deno task soak --minutes 10
- * deno run --allow-read --allow-write --allow-net --allow-env --allow-run soak/soak.ts --minutes 3 --rate 500
+ * deno run --allow-read --allow-write --allow-net --allow-env --allow-run soak/soak.ts --minutes 5 --rate 500
  * ```
  *
  * @module
@@ -17,9 +18,10 @@
 
 // deno-lint-ignore-file no-console
 import { parseArgs } from "node:util";
-import { RawClient, rawFrame, withTmpDir } from "../tests/_helpers.ts";
-import { sleep, writeAll } from "../transport/mod.ts";
+import { RawClient, withTmpDir } from "../tests/_helpers.ts";
+import { sleep } from "../transport/mod.ts";
 import { fdCount, rssKiB, spawnDaemon } from "../tests/robustness/_fixture.ts";
+import { judgeGrowth, type Trend } from "./_verdict.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -28,14 +30,20 @@ const { values } = parseArgs({
     rate: { type: "string", default: "300" },
     "sample-seconds": { type: "string", default: "10" },
     churn: { type: "string", default: "4" },
+    "warmup-seconds": { type: "string", default: "180" },
   },
 });
 const minutes = Number(values.minutes);
 const rate = Number(values.rate);
 const sampleSeconds = Number(values["sample-seconds"]);
 const churnPerSecond = Number(values.churn);
+const warmupSeconds = Number(values["warmup-seconds"]);
 if (![minutes, rate, sampleSeconds, churnPerSecond].every((n) => Number.isFinite(n) && n > 0)) {
   console.error("soak: --minutes, --rate, --sample-seconds and --churn must be positive numbers");
+  Deno.exit(2);
+}
+if (!(Number.isFinite(warmupSeconds) && warmupSeconds >= 0)) {
+  console.error("soak: --warmup-seconds must be a number of seconds, 0 or more");
   Deno.exit(2);
 }
 
@@ -108,12 +116,12 @@ async function publish(): Promise<void> {
   while (Date.now() < stopAt) {
     const tickStart = Date.now();
     due += perTick;
-    const frames: Uint8Array[] = [];
+    const bodies: object[] = [];
     while (due >= 1) {
       due--;
       const type = TYPES[sent % TYPES.length]!;
       sentByType.set(type, (sentByType.get(type) ?? 0) + 1);
-      frames.push(rawFrame(JSON.stringify({
+      bodies.push({
         message_id: crypto.randomUUID(),
         timestamp: new Date().toISOString(),
         event_type: type,
@@ -127,17 +135,10 @@ async function publish(): Promise<void> {
             overall_progress: sent % 101,
             pad: "x".repeat(200),
           },
-      })));
+      });
       sent++;
     }
-    const total = frames.reduce((n, f) => n + f.byteLength, 0);
-    const all = new Uint8Array(total);
-    let off = 0;
-    for (const f of frames) {
-      all.set(f, off);
-      off += f.byteLength;
-    }
-    await writeAll(pub.conn, all);
+    await pub.send(...bodies);
     await sleep(Math.max(0, 100 - (Date.now() - tickStart)));
   }
 }
@@ -212,22 +213,7 @@ running = false;
 await Promise.all(longLivedDone);
 
 // ---- verdict
-const third = Math.max(1, Math.floor(samples.length / 3));
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-// The first third is warm-up (V8 grows its heap to the allocation rate, then
-// holds it): growth is judged from the middle third to the last.
-const first = samples.slice(third, samples.length - third);
-const last = samples.slice(-third);
-const rssFirst = mean(first.map((s) => s.rssMiB));
-const rssLast = mean(last.map((s) => s.rssMiB));
-const fdFirst = mean(first.map((s) => s.fds));
-const fdLast = mean(last.map((s) => s.fds));
-const lagFirst = mean(first.map((s) => s.lagP50));
-const lagLast = mean(last.map((s) => s.lagP50));
-// Flat: RSS within 10 % (+5 MiB for GC noise), fds within the churners' swing, lag not doubled (+1 ms).
-const rssFlat = rssLast <= rssFirst * 1.1 + 5;
-const fdFlat = fdLast <= fdFirst + churnPerSecond * 5 + 2;
-const lagFlat = lagLast <= lagFirst * 2 + 1;
+const growth = judgeGrowth(samples, { warmupSeconds, churnPerSecond });
 const lossless = tallies.every((t) =>
   t.errors === 0 &&
   t.received ===
@@ -237,25 +223,26 @@ console.log(`\nsent ${sent} messages; ${churned} short-lived subscribers came an
 for (const t of tallies) {
   console.log(`  ${t.name}: received ${t.received}, seq gaps or errors ${t.errors}`);
 }
-console.log(
-  `RSS middle third ${rssFirst.toFixed(1)} MiB, last third ${rssLast.toFixed(1)} MiB: ${
-    rssFlat ? "flat" : "GROWING"
-  }`,
-);
-console.log(
-  `fds middle third ${fdFirst.toFixed(1)}, last third ${fdLast.toFixed(1)}: ${
-    fdFlat ? "flat" : "GROWING"
-  }`,
-);
-console.log(
-  `query round trip p50 middle third ${lagFirst.toFixed(2)} ms, last third ${
-    lagLast.toFixed(2)
-  } ms: ${lagFlat ? "flat" : "GROWING"}`,
-);
-const verdict = rssFlat && fdFlat && lagFlat && lossless;
-console.log(
-  `verdict: ${verdict ? "FLAT" : "NOT FLAT"}${
-    lossless ? "" : " (long-lived subscribers lost messages)"
-  }`,
-);
-Deno.exitCode = verdict ? 0 : 1;
+if (growth.judged) {
+  const line = (what: string, trend: Trend, digits: number, unit: string): void => {
+    console.log(
+      `${what} ${growth.from}-${growth.to} s, earlier half ${
+        trend.earlier.toFixed(digits)
+      }${unit}, ` +
+        `later half ${trend.later.toFixed(digits)}${unit}: ${trend.flat ? "flat" : "GROWING"}`,
+    );
+  };
+  line("RSS", growth.rss, 1, " MiB");
+  line("fds", growth.fds, 1, "");
+  line("query round trip p50", growth.lag, 2, " ms");
+}
+const lost = lossless ? "" : " (long-lived subscribers lost messages)";
+if (!growth.judged) {
+  console.log(`verdict: NOT JUDGED: ${growth.reason}${lost}`);
+  // 0 is FLAT only; a lossy run is NOT FLAT whatever its length.
+  Deno.exitCode = lossless ? 3 : 1;
+} else {
+  const verdict = growth.flat && lossless;
+  console.log(`verdict: ${verdict ? "FLAT" : "NOT FLAT"}${lost}`);
+  Deno.exitCode = verdict ? 0 : 1;
+}
