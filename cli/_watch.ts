@@ -212,7 +212,8 @@ async function* merge<T>(iterables: AsyncIterable<T>[], stop: () => void): Async
 /**
  * The subscriptions of `watch`, resuming from a snapshot's `lastSeqs` when
  * one was taken: a type the snapshot did not list had no message yet, so it
- * starts at its first (`since: 0`), whenever that was stamped. Without that,
+ * starts at its first (`since: 0`; with `--all`, `sinceIsComplete`),
+ * whenever that was stamped. Without that,
  * its start would be the subscription's creation time, after the first line
  * was printed: a message routed in between (or stamped in that millisecond)
  * would be lost.
@@ -228,7 +229,12 @@ export function subscribeAfter(
   options: { socketDir: string; signal: AbortSignal },
 ): Subscription[] {
   if (types === null) {
-    return [subscribeAll({ ...options, ...(lastSeqs === null ? {} : { since: lastSeqs }) })];
+    return [
+      subscribeAll({
+        ...options,
+        ...(lastSeqs === null ? {} : { since: lastSeqs, sinceIsComplete: true }),
+      }),
+    ];
   }
   return types.map((type) =>
     subscribe(type, { ...options, ...(lastSeqs === null ? {} : { since: lastSeqs[type] ?? 0 }) })

@@ -88,6 +88,15 @@ export interface SubscribeAllOptions extends Omit<SubscribeOptions, "since"> {
    * at their first message.
    */
   since?: Record<string, number>;
+  /**
+   * Whether `since` lists every type that existed when it was taken (as a
+   * snapshot's last seqs from `list_event_types` do): a type it does not
+   * list is newer, so it starts at its first message, whenever that was
+   * stamped, instead of at the subscription's creation.
+   *
+   * @default {false}
+   */
+  sinceIsComplete?: boolean;
 }
 
 /**
@@ -167,6 +176,8 @@ class DaemonSubscription implements Subscription {
   #seqs = new Map<string, number>();
   /** Starting points given by the caller for types not yet seen. */
   #since: Map<string, number>;
+  /** Types missing from `#since` are newer than it: they start at 0. */
+  #sinceIsComplete: boolean;
   #baselined = false;
   /** When the subscription was made: delivery starts with what was routed after it. */
   #createdAt = Date.now();
@@ -192,6 +203,7 @@ class DaemonSubscription implements Subscription {
     this.#socketDir = socketDir;
     this.#initialDelay = reconnectDelay;
     this.#since = new Map(Object.entries(options.since ?? {}));
+    this.#sinceIsComplete = options.sinceIsComplete === true;
     for (const [type, seq] of this.#since) checkSince(seq, type);
     if (target.kind === "one" && since !== undefined) {
       checkSince(since, target.eventType);
@@ -387,7 +399,7 @@ class DaemonSubscription implements Subscription {
     } else {
       const { event_types } = await client.query(QueryType.LIST_EVENT_TYPES, { signal });
       for (const info of event_types) {
-        const since = this.#since.get(info.event_type);
+        const since = this.#since.get(info.event_type) ?? (this.#sinceIsComplete ? 0 : undefined);
         this.#seqs.set(
           info.event_type,
           since ?? await this.#startOf(client, info.event_type, info),

@@ -181,7 +181,7 @@ Deno.test("watch misses nothing routed after its snapshot, for a type the snapsh
   assert.equal(lastSeqs.fresh, undefined);
   // The worst interleaving, made certain: after the snapshot (watch's first
   // line) a manager publishes a message it built a moment before, and only
-  // then is watch's subscription created and connected.
+  // then are watch's subscriptions created and connected.
   await using publisher = new DaemonPublisher({ socketDir });
   await publisher.publish(
     MessageBuilder.operationStarted({
@@ -191,25 +191,28 @@ Deno.test("watch misses nothing routed after its snapshot, for a type the snapsh
       timestamp: new Date(Date.now() - 1000).toISOString(),
     }),
   );
-  const controller = new AbortController();
-  const [subscription] = subscribeAfter(["fresh"], lastSeqs, {
-    socketDir,
-    signal: controller.signal,
-  });
-  using _ = subscription!;
-  const timer = setTimeout(() => controller.abort(), 5000);
-  try {
-    let message: Message | undefined;
-    for await (const event of subscription!.events()) {
-      if (event.type === "message") {
-        message = event.message;
-        break;
+  // `watch fresh`, then `watch --all`.
+  for (const types of [["fresh"], null]) {
+    const controller = new AbortController();
+    const [subscription] = subscribeAfter(types, lastSeqs, {
+      socketDir,
+      signal: controller.signal,
+    });
+    using _ = subscription!;
+    const timer = setTimeout(() => controller.abort(), 5000);
+    try {
+      let message: Message | undefined;
+      for await (const event of subscription!.events()) {
+        if (event.type === "message") {
+          message = event.message;
+          break;
+        }
       }
+      assert.equal(message?.payload.type, "operation_started", `lost (${types ?? "--all"})`);
+      assert.equal(message?.seq, 1);
+    } finally {
+      clearTimeout(timer);
     }
-    assert.equal(message?.payload.type, "operation_started", "the message was lost");
-    assert.equal(message?.seq, 1);
-  } finally {
-    clearTimeout(timer);
   }
 });
 
