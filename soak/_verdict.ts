@@ -29,7 +29,7 @@ export interface GrowthOptions {
   /**
    * Seconds that must be sampled after the warm-up to judge.
    *
-   * @default {120}
+   * @default {100}
    */
   judgedSeconds?: number;
   /**
@@ -77,7 +77,7 @@ const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
  * ```
  */
 export function judgeGrowth(samples: GrowthSample[], options: GrowthOptions = {}): Growth {
-  const { warmupSeconds = 180, judgedSeconds = 120, churnPerSecond = 4 } = options;
+  const { warmupSeconds = 180, judgedSeconds = 100, churnPerSecond = 4 } = options;
   const after = samples.filter((s) => s.t > warmupSeconds);
   const span = (after.at(-1)?.t ?? warmupSeconds) - warmupSeconds;
   if (after.length < 2 || span < judgedSeconds) {

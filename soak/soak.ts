@@ -6,7 +6,7 @@
  * event-loop lag as a client sees it) over time, then a verdict: flat or not
  * (the samples after a fixed warm-up, while V8 sizes its heap to the
  * allocation rate, earlier half against later half), or none when the run
- * is too short to sample two minutes after the warm-up.
+ * is too short to sample 100 s after the warm-up.
  *
  * ```sh
  * deno task soak --minutes 10
