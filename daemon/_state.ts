@@ -18,7 +18,7 @@ import { MAX_TIMER_DELAY, OperationTable } from "./_state_operation_table.ts";
 import { errorText } from "./_state_operations.ts";
 import { EventTypeTable, type StateRefusal } from "./_state_types.ts";
 import { WriteBehind } from "./_state_write_behind.ts";
-import type { Store, StoredEventType, StoreHealth } from "./store.ts";
+import type { Store, StoredEventType, StoreHealth } from "./_store.ts";
 
 const DEFAULT_HISTORY_BYTES = 8 * 1024 * 1024;
 const DEFAULT_MAX_STATE_VALUE = 256 * 1024;
@@ -34,7 +34,7 @@ const DEFAULT_FLUSH_DELAY = 100;
  * @example
  * ```ts
  * import { type DaemonStateOptions } from "./_state.ts";
- * import { MemoryStore } from "./store.ts";
+ * import { MemoryStore } from "./_store.ts";
  * import assert from "node:assert/strict";
  *
  * const options: DaemonStateOptions = { store: new MemoryStore(), historyLimit: 100 };
@@ -188,7 +188,7 @@ export interface RawHistoryResult {
  * @example
  * ```ts
  * import { DaemonState } from "./_state.ts";
- * import { MemoryStore } from "./store.ts";
+ * import { MemoryStore } from "./_store.ts";
  * import assert from "node:assert/strict";
  *
  * using state = new DaemonState({ store: new MemoryStore() });
@@ -227,7 +227,7 @@ export interface DaemonStateCounters {
  * @example An operation's life, then a restart
  * ```ts
  * import { DaemonState } from "./_state.ts";
- * import { MemoryStore } from "./store.ts";
+ * import { MemoryStore } from "./_store.ts";
  * import { MessageBuilder } from "@dotfiles/daemon/protocol";
  * import assert from "node:assert/strict";
  *
@@ -342,7 +342,7 @@ export class DaemonState implements Disposable {
    * @example
    * ```ts
    * import { DaemonState } from "./_state.ts";
-   * import { MemoryStore } from "./store.ts";
+   * import { MemoryStore } from "./_store.ts";
    * import assert from "node:assert/strict";
    *
    * using state = new DaemonState({ store: new MemoryStore() });
@@ -365,7 +365,7 @@ export class DaemonState implements Disposable {
    * @example
    * ```ts
    * import { DaemonState } from "./_state.ts";
-   * import { MemoryStore } from "./store.ts";
+   * import { MemoryStore } from "./_store.ts";
    * import assert from "node:assert/strict";
    *
    * using state = new DaemonState({ store: new MemoryStore() });
@@ -386,7 +386,7 @@ export class DaemonState implements Disposable {
    * @example
    * ```ts
    * import { DaemonState } from "./_state.ts";
-   * import { MemoryStore } from "./store.ts";
+   * import { MemoryStore } from "./_store.ts";
    * import assert from "node:assert/strict";
    *
    * using state = new DaemonState({ store: new MemoryStore() });
@@ -408,7 +408,7 @@ export class DaemonState implements Disposable {
    * @example
    * ```ts
    * import { DaemonState } from "./_state.ts";
-   * import { MemoryStore } from "./store.ts";
+   * import { MemoryStore } from "./_store.ts";
    * import assert from "node:assert/strict";
    *
    * using state = new DaemonState({ store: new MemoryStore() });
@@ -430,7 +430,7 @@ export class DaemonState implements Disposable {
    * @example
    * ```ts
    * import { DaemonState } from "./_state.ts";
-   * import { MemoryStore } from "./store.ts";
+   * import { MemoryStore } from "./_store.ts";
    * import { MessageBuilder } from "@dotfiles/daemon/protocol";
    * import assert from "node:assert/strict";
    *
@@ -462,7 +462,7 @@ export class DaemonState implements Disposable {
    * @example
    * ```ts
    * import { DaemonState } from "./_state.ts";
-   * import { MemoryStore } from "./store.ts";
+   * import { MemoryStore } from "./_store.ts";
    * import { MessageBuilder } from "@dotfiles/daemon/protocol";
    * import assert from "node:assert/strict";
    *
@@ -497,7 +497,7 @@ export class DaemonState implements Disposable {
    * @example Catching up after seq 1
    * ```ts
    * import { DaemonState } from "./_state.ts";
-   * import { MemoryStore } from "./store.ts";
+   * import { MemoryStore } from "./_store.ts";
    * import { MessageBuilder } from "@dotfiles/daemon/protocol";
    * import assert from "node:assert/strict";
    *
@@ -533,7 +533,7 @@ export class DaemonState implements Disposable {
    * @example
    * ```ts
    * import { DaemonState } from "./_state.ts";
-   * import { MemoryStore } from "./store.ts";
+   * import { MemoryStore } from "./_store.ts";
    * import assert from "node:assert/strict";
    *
    * using state = new DaemonState({ store: new MemoryStore() });
@@ -565,7 +565,7 @@ export class DaemonState implements Disposable {
    * @example
    * ```ts
    * import { DaemonState } from "./_state.ts";
-   * import { MemoryStore } from "./store.ts";
+   * import { MemoryStore } from "./_store.ts";
    * import assert from "node:assert/strict";
    *
    * using state = new DaemonState({ store: new MemoryStore() });
@@ -584,7 +584,7 @@ export class DaemonState implements Disposable {
    * @example
    * ```ts
    * import { DaemonState } from "./_state.ts";
-   * import { MemoryStore } from "./store.ts";
+   * import { MemoryStore } from "./_store.ts";
    * import assert from "node:assert/strict";
    *
    * using state = new DaemonState({ store: new MemoryStore() });
@@ -611,7 +611,7 @@ export class DaemonState implements Disposable {
    * @example
    * ```ts
    * import { DaemonState } from "./_state.ts";
-   * import { MemoryStore } from "./store.ts";
+   * import { MemoryStore } from "./_store.ts";
    * import { MessageBuilder } from "@dotfiles/daemon/protocol";
    * import assert from "node:assert/strict";
    *
@@ -654,7 +654,7 @@ export class DaemonState implements Disposable {
    * @example
    * ```ts
    * import { DaemonState } from "./_state.ts";
-   * import { MemoryStore } from "./store.ts";
+   * import { MemoryStore } from "./_store.ts";
    * import assert from "node:assert/strict";
    *
    * const store = new MemoryStore();
@@ -676,7 +676,7 @@ export class DaemonState implements Disposable {
    * @example
    * ```ts
    * import { DaemonState } from "./_state.ts";
-   * import { MemoryStore } from "./store.ts";
+   * import { MemoryStore } from "./_store.ts";
    * import assert from "node:assert/strict";
    *
    * using state = new DaemonState({ store: new MemoryStore() });
@@ -698,7 +698,7 @@ export class DaemonState implements Disposable {
    * @example
    * ```ts
    * import { DaemonState } from "./_state.ts";
-   * import { MemoryStore } from "./store.ts";
+   * import { MemoryStore } from "./_store.ts";
    * import assert from "node:assert/strict";
    *
    * using state = new DaemonState({ store: new MemoryStore(), maxStateValueSize: 10 });
@@ -722,7 +722,7 @@ export class DaemonState implements Disposable {
    * @example
    * ```ts
    * import { DaemonState } from "./_state.ts";
-   * import { MemoryStore } from "./store.ts";
+   * import { MemoryStore } from "./_store.ts";
    * import assert from "node:assert/strict";
    *
    * using state = new DaemonState({ store: new MemoryStore() });
@@ -742,7 +742,7 @@ export class DaemonState implements Disposable {
    * @example
    * ```ts
    * import { DaemonState } from "./_state.ts";
-   * import { MemoryStore } from "./store.ts";
+   * import { MemoryStore } from "./_store.ts";
    * import assert from "node:assert/strict";
    *
    * const store = new MemoryStore();

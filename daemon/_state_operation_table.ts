@@ -27,7 +27,7 @@ import {
   STALE_ERROR_CODE,
   str,
 } from "./_state_operations.ts";
-import type { StoreBatch } from "./store.ts";
+import type { StoreBatch } from "./_store.ts";
 
 /** The longest delay `setTimeout` takes without firing at once. */
 export const MAX_TIMER_DELAY = 2 ** 31 - 1;

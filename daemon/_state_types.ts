@@ -9,7 +9,7 @@
 import type { CurrentStateResult, JsonObject, Message, Payload } from "../protocol/mod.ts";
 import { HistoryRing } from "./_state_ring.ts";
 import { isoTime, str } from "./_state_operations.ts";
-import type { StoreBatch, StoredEventType, StoredState, StoreSnapshot } from "./store.ts";
+import type { StoreBatch, StoredEventType, StoredState, StoreSnapshot } from "./_store.ts";
 
 /** The `get_event_history` query's default `limit`. */
 const DEFAULT_HISTORY_QUERY_LIMIT = 50;

@@ -15,7 +15,7 @@ import {
   type StoreBatch,
   type StoreHealth,
   StoreWriteError,
-} from "./store.ts";
+} from "./_store.ts";
 
 /** While the store fails, unwritten changes are retried this often. */
 const RETRY_DELAY = 1000;

@@ -1,6 +1,6 @@
 import { DEFAULT_MAX_MESSAGE_SIZE, defaultStateDir, SocketNames } from "../protocol/mod.ts";
 import { resolveSocketDir } from "../transport/mod.ts";
-import type { Store } from "./store.ts";
+import type { Store } from "./_store.ts";
 
 /** The log levels, least severe first. @example
  * ```ts

@@ -10,8 +10,8 @@ import { PartialFrames } from "./_partial_frames.ts";
 import { QueryServer } from "./_query_server.ts";
 import { type Refusal, Router } from "./_router.ts";
 import { acquireLock, prepareDir, removeLeftoverSockets, waitUntilGone } from "./_socket_dir.ts";
-import { MemoryStore, type Store } from "./store.ts";
-import { SqliteStore } from "./sqlite_store.ts";
+import { MemoryStore, type Store } from "./_store.ts";
+import { SqliteStore } from "./_sqlite_store.ts";
 import { VERSION } from "./_version.ts";
 
 /** Bound on flushing queued frames at shutdown. */

@@ -29,20 +29,14 @@
 export { type DaemonConfig, type DaemonOptions, type LogFormat, type LogLevel } from "./config.ts";
 export { DotfilesDaemon } from "./daemon.ts";
 export { DaemonAlreadyRunningError, UnsafeSocketDirError } from "./errors.ts";
-// The stores stay exported until their examples (daemon/store.ts, daemon/sqlite_store.ts) import
-// them from the files themselves; then these lines go.
-export { SqliteStore, type SqliteStoreOptions } from "./sqlite_store.ts";
-export {
-  emptyBatch,
-  type HistoryPrune,
-  isEmptyBatch,
-  MemoryStore,
-  type Store,
-  type StoreBatch,
-  type StoredEventType,
-  type StoredHistoryEntry,
-  type StoredState,
-  type StoreHealth,
-  type StoreSnapshot,
-  StoreWriteError,
-} from "./store.ts";
+// The type of `DaemonOptions.store`, and the types its methods take and return.
+export type {
+  HistoryPrune,
+  Store,
+  StoreBatch,
+  StoredEventType,
+  StoredHistoryEntry,
+  StoredState,
+  StoreHealth,
+  StoreSnapshot,
+} from "./_store.ts";

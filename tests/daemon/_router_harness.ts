@@ -8,7 +8,7 @@ import { Counters } from "../../daemon/_counters.ts";
 import { Logger } from "../../daemon/_logger.ts";
 import { type Refusal, Router } from "../../daemon/_router.ts";
 import { DaemonState } from "../../daemon/_state.ts";
-import { MemoryStore, type Store } from "../../daemon/store.ts";
+import { MemoryStore, type Store } from "../../daemon/_store.ts";
 import type { LogLevel } from "../../daemon/mod.ts";
 
 const decoder = new TextDecoder();

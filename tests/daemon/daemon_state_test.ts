@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { DaemonState, type DaemonStateOptions } from "../../daemon/_state.ts";
-import { emptyBatch, MemoryStore, type Store, type StoreBatch } from "../../daemon/store.ts";
+import { emptyBatch, MemoryStore, type Store, type StoreBatch } from "../../daemon/_store.ts";
 import { type Message, MessageBuilder, type OperationRecord } from "../../protocol/mod.ts";
 
 const T0 = Date.parse("2026-11-25T10:00:00.000Z");

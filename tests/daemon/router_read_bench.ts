@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { SqliteStore } from "../../daemon/sqlite_store.ts";
+import { SqliteStore } from "../../daemon/_sqlite_store.ts";
 import { routerHarness } from "./_router_harness.ts";
 
 const encoder = new TextEncoder();

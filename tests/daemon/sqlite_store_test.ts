@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { DaemonState } from "../../daemon/_state.ts";
-import { SqliteStore } from "../../daemon/sqlite_store.ts";
-import { emptyBatch, StoreWriteError } from "../../daemon/store.ts";
+import { SqliteStore } from "../../daemon/_sqlite_store.ts";
+import { emptyBatch, StoreWriteError } from "../../daemon/_store.ts";
 import { type Message, MessageBuilder, type OperationRecord } from "../../protocol/mod.ts";
 import { withTmpDir } from "../_helpers.ts";
 
@@ -303,7 +303,7 @@ Deno.test("SqliteStore migrates a version 1 database, one history row per messag
 
 const CHILD = `
 import { DaemonState } from ${JSON.stringify(import.meta.resolve("../../daemon/_state.ts"))};
-import { SqliteStore } from ${JSON.stringify(import.meta.resolve("../../daemon/sqlite_store.ts"))};
+import { SqliteStore } from ${JSON.stringify(import.meta.resolve("../../daemon/_sqlite_store.ts"))};
 const state = new DaemonState({ store: SqliteStore.open(Deno.args[0]), flushDelay: 100 });
 function record(payload) {
   const message = {

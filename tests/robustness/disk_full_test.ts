@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { MemoryStore, type Store } from "../../daemon/mod.ts";
+import { MemoryStore, type Store } from "../../daemon/_store.ts";
 import { RawClient, withTmpDir } from "../_helpers.ts";
 import { counters, type Obj, progress, spawnDaemon, startDaemon, until } from "./_fixture.ts";
 

@@ -23,7 +23,7 @@ import {
   type StoreHealth,
   type StoreSnapshot,
   StoreWriteError,
-} from "./store.ts";
+} from "./_store.ts";
 
 /** The schema this version writes. Older ones get migrated in `#migrate()`. */
 const SCHEMA_VERSION = 2;
@@ -123,7 +123,7 @@ const TRANSIENT_CODES: ReadonlySet<number> = new Set([5, 6, 7, 13]);
  *
  * @example
  * ```ts
- * import type { SqliteStoreOptions } from "@dotfiles/daemon/daemon";
+ * import type { SqliteStoreOptions } from "./_sqlite_store.ts";
  * import assert from "node:assert/strict";
  *
  * const warnings: string[] = [];
@@ -156,7 +156,8 @@ interface Statements {
  *
  * @example Write, close, open again
  * ```ts
- * import { emptyBatch, SqliteStore } from "@dotfiles/daemon/daemon";
+ * import { SqliteStore } from "./_sqlite_store.ts";
+ * import { emptyBatch } from "./_store.ts";
  * import assert from "node:assert/strict";
  *
  * const dir = await Deno.makeTempDir();
@@ -221,7 +222,7 @@ export class SqliteStore implements Store, Disposable {
    *
    * @example Recovering from a garbage file
    * ```ts
-   * import { SqliteStore } from "@dotfiles/daemon/daemon";
+   * import { SqliteStore } from "./_sqlite_store.ts";
    * import assert from "node:assert/strict";
    *
    * const dir = await Deno.makeTempDir();
@@ -279,7 +280,7 @@ export class SqliteStore implements Store, Disposable {
    *
    * @example
    * ```ts
-   * import { SqliteStore } from "@dotfiles/daemon/daemon";
+   * import { SqliteStore } from "./_sqlite_store.ts";
    * import assert from "node:assert/strict";
    *
    * const dir = await Deno.makeTempDir();
@@ -359,7 +360,8 @@ export class SqliteStore implements Store, Disposable {
    *
    * @example
    * ```ts
-   * import { emptyBatch, SqliteStore } from "@dotfiles/daemon/daemon";
+   * import { SqliteStore } from "./_sqlite_store.ts";
+   * import { emptyBatch } from "./_store.ts";
    * import assert from "node:assert/strict";
    *
    * const dir = await Deno.makeTempDir();
@@ -431,7 +433,7 @@ export class SqliteStore implements Store, Disposable {
    * @returns A fresh object.
    * @example
    * ```ts
-   * import { SqliteStore } from "@dotfiles/daemon/daemon";
+   * import { SqliteStore } from "./_sqlite_store.ts";
    * import assert from "node:assert/strict";
    *
    * const dir = await Deno.makeTempDir();
@@ -572,7 +574,7 @@ export class SqliteStore implements Store, Disposable {
    * @returns The count.
    * @example
    * ```ts
-   * import { SqliteStore } from "@dotfiles/daemon/daemon";
+   * import { SqliteStore } from "./_sqlite_store.ts";
    * import assert from "node:assert/strict";
    *
    * const dir = await Deno.makeTempDir();
@@ -591,7 +593,7 @@ export class SqliteStore implements Store, Disposable {
    *
    * @example
    * ```ts
-   * import { SqliteStore } from "@dotfiles/daemon/daemon";
+   * import { SqliteStore } from "./_sqlite_store.ts";
    * import assert from "node:assert/strict";
    *
    * const dir = await Deno.makeTempDir();

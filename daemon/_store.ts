@@ -13,7 +13,7 @@ import type { OperationRecord } from "../protocol/mod.ts";
  *
  * @example
  * ```ts
- * import type { StoredEventType } from "@dotfiles/daemon/daemon";
+ * import type { StoredEventType } from "./_store.ts";
  * import assert from "node:assert/strict";
  *
  * const t: StoredEventType = {
@@ -41,7 +41,7 @@ export interface StoredEventType {
  *
  * @example
  * ```ts
- * import type { StoredState } from "@dotfiles/daemon/daemon";
+ * import type { StoredState } from "./_store.ts";
  * import assert from "node:assert/strict";
  *
  * const s: StoredState = {
@@ -72,7 +72,7 @@ export interface StoredState {
  *
  * @example
  * ```ts
- * import type { StoredHistoryEntry } from "@dotfiles/daemon/daemon";
+ * import type { StoredHistoryEntry } from "./_store.ts";
  * import assert from "node:assert/strict";
  *
  * const h: StoredHistoryEntry = { event_type: "theme", seq: 1, body: '{"seq":1}' };
@@ -95,7 +95,7 @@ export interface StoredHistoryEntry {
  *
  * @example
  * ```ts
- * import { MemoryStore } from "@dotfiles/daemon/daemon";
+ * import { MemoryStore } from "./_store.ts";
  * import assert from "node:assert/strict";
  *
  * const snapshot = new MemoryStore().load();
@@ -118,7 +118,7 @@ export interface StoreSnapshot {
  *
  * @example
  * ```ts
- * import type { HistoryPrune } from "@dotfiles/daemon/daemon";
+ * import type { HistoryPrune } from "./_store.ts";
  * import assert from "node:assert/strict";
  *
  * const p: HistoryPrune = { event_type: "theme", before_seq: 10 };
@@ -138,7 +138,7 @@ export interface HistoryPrune {
  *
  * @example
  * ```ts
- * import { emptyBatch, MemoryStore } from "@dotfiles/daemon/daemon";
+ * import { emptyBatch, MemoryStore } from "./_store.ts";
  * import assert from "node:assert/strict";
  *
  * const store = new MemoryStore();
@@ -172,7 +172,7 @@ export interface StoreBatch {
  *
  * @example
  * ```ts
- * import { StoreWriteError } from "@dotfiles/daemon/daemon";
+ * import { StoreWriteError } from "./_store.ts";
  * import assert from "node:assert/strict";
  *
  * const error = new StoreWriteError("Cannot write: disk full", { seqsSaved: true });
@@ -202,7 +202,7 @@ export class StoreWriteError extends Error {
  *
  * @example
  * ```ts
- * import type { StoreHealth } from "@dotfiles/daemon/daemon";
+ * import type { StoreHealth } from "./_store.ts";
  * import assert from "node:assert/strict";
  *
  * const h: StoreHealth = { ok: true, error: null, failing_since: null, failed_writes: 0, seqs_saved: true };
@@ -227,7 +227,7 @@ export interface StoreHealth {
  *
  * @example A store in a function signature
  * ```ts
- * import { MemoryStore, type Store } from "@dotfiles/daemon/daemon";
+ * import { MemoryStore, type Store } from "./_store.ts";
  * import assert from "node:assert/strict";
  *
  * function describe(store: Store): string {
@@ -260,7 +260,7 @@ export interface Store {
  *
  * @example
  * ```ts
- * import { emptyBatch, isEmptyBatch } from "@dotfiles/daemon/daemon";
+ * import { emptyBatch, isEmptyBatch } from "./_store.ts";
  * import assert from "node:assert/strict";
  *
  * assert.ok(isEmptyBatch(emptyBatch()));
@@ -285,7 +285,7 @@ export function emptyBatch(): StoreBatch {
  *
  * @example
  * ```ts
- * import { emptyBatch, isEmptyBatch } from "@dotfiles/daemon/daemon";
+ * import { emptyBatch, isEmptyBatch } from "./_store.ts";
  * import assert from "node:assert/strict";
  *
  * const batch = emptyBatch();
@@ -307,7 +307,7 @@ export function isEmptyBatch(batch: StoreBatch): boolean {
  *
  * @example Restart on the same store
  * ```ts
- * import { emptyBatch, MemoryStore } from "@dotfiles/daemon/daemon";
+ * import { emptyBatch, MemoryStore } from "./_store.ts";
  * import assert from "node:assert/strict";
  *
  * const store = new MemoryStore();
@@ -340,7 +340,7 @@ export class MemoryStore implements Store {
    *
    * @example
    * ```ts
-   * import { emptyBatch, MemoryStore } from "@dotfiles/daemon/daemon";
+   * import { emptyBatch, MemoryStore } from "./_store.ts";
    * import assert from "node:assert/strict";
    *
    * const store = new MemoryStore();
@@ -359,7 +359,7 @@ export class MemoryStore implements Store {
    *
    * @example
    * ```ts
-   * import { MemoryStore } from "@dotfiles/daemon/daemon";
+   * import { MemoryStore } from "./_store.ts";
    * import assert from "node:assert/strict";
    *
    * assert.deepEqual(new MemoryStore().load().operations, []);
@@ -394,7 +394,7 @@ export class MemoryStore implements Store {
    *
    * @example
    * ```ts
-   * import { emptyBatch, MemoryStore } from "@dotfiles/daemon/daemon";
+   * import { emptyBatch, MemoryStore } from "./_store.ts";
    * import assert from "node:assert/strict";
    *
    * const store = new MemoryStore();
@@ -436,7 +436,7 @@ export class MemoryStore implements Store {
    *
    * @example
    * ```ts
-   * import { MemoryStore } from "@dotfiles/daemon/daemon";
+   * import { MemoryStore } from "./_store.ts";
    * import assert from "node:assert/strict";
    *
    * const store = new MemoryStore();
@@ -458,7 +458,7 @@ export class MemoryStore implements Store {
    *
    * @example
    * ```ts
-   * import { MemoryStore } from "@dotfiles/daemon/daemon";
+   * import { MemoryStore } from "./_store.ts";
    * import assert from "node:assert/strict";
    *
    * assert.equal(new MemoryStore().closed, false);
