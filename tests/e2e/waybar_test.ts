@@ -124,6 +124,7 @@ Deno.test({
       // closed to it), Deno's npm cache, the shim install-cli writes.
       let deno = Deno.execPath();
       let denoDir: string | undefined = Deno.env.get("DENO_DIR");
+      let clone = REPO;
       if (asRoot) {
         const passwd = await Deno.readTextFile("/etc/passwd");
         if (!passwd.split("\n").some((l) => l.startsWith(`${USER}:`))) {
@@ -149,6 +150,11 @@ Deno.test({
         denoDir = `${root}/deno`;
         await Deno.mkdir(denoDir);
         await run("cp", ["-r", `${real}/npm`, `${denoDir}/npm`]);
+        // The clone may sit under a folder the user cannot enter (a 0700
+        // temp dir, root's home): the bar runs a copy of its sources.
+        clone = `${root}/clone`;
+        await run("cp", ["-r", REPO, clone]);
+        await Deno.remove(`${clone}/.git`, { recursive: true }).catch(() => {});
       }
       const home = `${root}/home`;
       const runtime = `${root}/run`;
@@ -156,7 +162,7 @@ Deno.test({
       await Deno.mkdir(`${home}/.config/waybar`, { recursive: true });
       await Deno.mkdir(bin, { recursive: true });
       await Deno.mkdir(runtime, { mode: 0o700 });
-      await Deno.writeTextFile(`${bin}/dotfiles-daemon`, cliShim({ deno, clone: REPO }));
+      await Deno.writeTextFile(`${bin}/dotfiles-daemon`, cliShim({ deno, clone }));
       await Deno.chmod(`${bin}/dotfiles-daemon`, 0o755);
 
       const readme = readmeBarConfig(await Deno.readTextFile(`${REPO}/README.md`));
@@ -317,7 +323,7 @@ Deno.test({
         const ps = await run("ps", ["-eo", "pid=,ppid=,uid=,rss=,args="]);
         return ps.split("\n").map((line) => line.trim().split(/\s+/)).filter((f) =>
           Number(f[2]) === ids.uid && Number(f[0]) !== recorder.pid &&
-          f.slice(4).join(" ").includes(`${REPO}/main.ts watch `)
+          f.slice(4).join(" ").includes(`${clone}/main.ts watch `)
         ).map((f) => {
           seen.add(Number(f[0]));
           return { pid: Number(f[0]), ppid: Number(f[1]), rss: Number(f[3]) };
