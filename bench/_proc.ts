@@ -17,6 +17,45 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/**
+ * Whole lines of a child's text output, however its pipe splits or joins
+ * them: one read of the pipe can hold several lines (a child that writes
+ * three lines in a burst is often read as one or two chunks) or part of one.
+ */
+export class LineReader {
+  #reader: ReadableStreamDefaultReader<string>;
+  #buffered = "";
+
+  /** Reads `stream` from now on. */
+  constructor(stream: ReadableStream<string>) {
+    this.#reader = stream.getReader();
+  }
+
+  /**
+   * The next whole line, without its `\n`.
+   *
+   * @throws When the stream ends before one.
+   */
+  async next(): Promise<string> {
+    for (;;) {
+      const end = this.#buffered.indexOf("\n");
+      if (end >= 0) {
+        const line = this.#buffered.slice(0, end);
+        this.#buffered = this.#buffered.slice(end + 1);
+        return line;
+      }
+      const { value, done } = await this.#reader.read();
+      if (done) throw new Error("Cannot read a line: the output ended");
+      this.#buffered += value;
+    }
+  }
+
+  /** Stops reading; a pending {@linkcode LineReader.next} ends. */
+  async cancel(): Promise<void> {
+    await this.#reader.cancel().catch(() => {});
+  }
+}
+
 /** Races `promise` against a deadline; rejects with `what` when it passes. */
 export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;

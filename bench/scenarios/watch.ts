@@ -10,7 +10,7 @@
 
 import { MessageBuilder } from "../../protocol/mod.ts";
 import { DaemonPublisher } from "../../publisher/mod.ts";
-import { readProc, RELAY_FLAGS, ROOT, sleep, withTimeout } from "../_proc.ts";
+import { LineReader, readProc, RELAY_FLAGS, ROOT, sleep, withTimeout } from "../_proc.ts";
 import { type Context, median, type Scenario } from "../_registry.ts";
 
 const MiB = 1048576;
@@ -39,9 +39,10 @@ async function watchOnce(socketDir: string): Promise<{ rss: number; anon: number
     stdout: "piped",
     stderr: "null",
   }).spawn();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  // Lines, not reads: the pipe joins lines written in a burst into one read.
+  const lines = new LineReader(child.stdout.pipeThrough(new TextDecoderStream()));
   try {
-    await withTimeout(lines.read(), 15_000, "the watcher's first line");
+    await withTimeout(lines.next(), 15_000, "the watcher's first line");
     await using publisher = new DaemonPublisher({ socketDir, onWarning: () => {} });
     const ev = { eventType: "bench_bar", operationId: "w" };
     await publisher.publish(MessageBuilder.operationStarted({ ...ev, operationName: "set" }));
@@ -52,7 +53,7 @@ async function watchOnce(socketDir: string): Promise<{ rss: number; anon: number
       overallProgress: 50,
     }));
     await publisher.publish(MessageBuilder.operationCompleted({ ...ev, durationSeconds: 1 }));
-    for (let i = 0; i < 3; i++) await withTimeout(lines.read(), 15_000, "the watcher's lines");
+    for (let i = 0; i < 3; i++) await withTimeout(lines.next(), 15_000, "the watcher's lines");
     await sleep(1000);
     const [status, rollup] = await Promise.all([
       readProc(`/proc/${child.pid}/status`),
@@ -62,7 +63,7 @@ async function watchOnce(socketDir: string): Promise<{ rss: number; anon: number
   } finally {
     child.kill("SIGTERM");
     await child.status;
-    await lines.cancel().catch(() => {});
+    await lines.cancel();
   }
 }
 
