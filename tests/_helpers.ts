@@ -8,6 +8,7 @@
 
 import assert from "node:assert/strict";
 import { closeQuietly, sleep, writeAll } from "../transport/mod.ts";
+import { MemoryStore, type Store, type StoreBatch, type StoreSnapshot } from "../daemon/_store.ts";
 
 export { writeAll };
 export {
@@ -221,4 +222,32 @@ export function progress(eventType: string, i: number, tag = "m"): Obj {
       i,
     },
   };
+}
+
+/**
+ * A store whose writes throw "disk I/O error" while `failing` is set, and
+ * otherwise go to a {@linkcode MemoryStore} (`inner`): a disk that fills and
+ * empties again, without mounting anything.
+ */
+export class FailingStore implements Store {
+  readonly path = "/nowhere/state.db";
+  readonly inner: MemoryStore = new MemoryStore();
+  failing: boolean;
+
+  constructor(failing: boolean) {
+    this.failing = failing;
+  }
+
+  load(): StoreSnapshot {
+    return this.inner.load();
+  }
+
+  write(batch: StoreBatch): void {
+    if (this.failing) throw new Error("disk I/O error");
+    this.inner.write(batch);
+  }
+
+  close(): void {
+    this.inner.close();
+  }
 }

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { DaemonState, type DaemonStateOptions } from "../../daemon/_state.ts";
 import { emptyBatch, MemoryStore, type Store, type StoreBatch } from "../../daemon/_store.ts";
 import { type Message, MessageBuilder, type OperationRecord } from "../../protocol/mod.ts";
+import { FailingStore } from "../_helpers.ts";
 
 const T0 = Date.parse("2026-11-25T10:00:00.000Z");
 
@@ -749,17 +750,7 @@ Deno.test("DaemonState writes only the new history and prunes what fell out of t
 });
 
 Deno.test("DaemonState keeps going in memory when the store fails, and writes it all later", () => {
-  const inner = new MemoryStore();
-  let failing = true;
-  const store: Store = {
-    path: "/nowhere/state.db",
-    load: () => inner.load(),
-    write: (batch) => {
-      if (failing) throw new Error("disk I/O error");
-      inner.write(batch);
-    },
-    close: () => inner.close(),
-  };
+  const store = new FailingStore(true);
   const warnings: string[] = [];
   const errors: string[] = [];
   using state = new DaemonState({
@@ -779,13 +770,13 @@ Deno.test("DaemonState keeps going in memory when the store fails, and writes it
   assert.equal(state.storeHealth().ok, false);
   assert.deepEqual(state.currentState("f"), { state: { k: { a: 1 }, j: { b: 2 } } });
 
-  failing = false;
+  store.failing = false;
   assert.equal(state.flush(), true);
   assert.equal(state.seqsUnsafe, false);
   assert.equal(state.storeHealth().ok, true);
   assert.equal(warnings.length, 1);
   assert.match(warnings[0]!, /works again/);
-  const snapshot = inner.load();
+  const snapshot = store.inner.load();
   assert.equal(snapshot.state.length, 2);
   assert.deepEqual(snapshot.history.map((h) => h.seq), [1, 2]);
   assert.equal(snapshot.eventTypes[0]?.last_seq, 2);

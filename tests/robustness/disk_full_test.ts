@@ -7,8 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { MemoryStore, type Store } from "../../daemon/_store.ts";
-import { RawClient, withTmpDir } from "../_helpers.ts";
+import { FailingStore, RawClient, withTmpDir } from "../_helpers.ts";
 import { counters, type Obj, progress, spawnDaemon, startDaemon, until } from "./_fixture.ts";
 
 async function run(cmd: string, args: string[]): Promise<{ code: number; stderr: string }> {
@@ -199,17 +198,7 @@ Deno.test({
 });
 
 Deno.test("DotfilesDaemon broadcasts nothing while the store can save neither state nor seqs, and resumes when it can", async () => {
-  const inner = new MemoryStore();
-  let failing = false;
-  const store: Store = {
-    path: "/nowhere/state.db",
-    load: () => inner.load(),
-    write: (batch) => {
-      if (failing) throw new Error("disk I/O error");
-      inner.write(batch);
-    },
-    close: () => inner.close(),
-  };
+  const store = new FailingStore(false);
   await using d = await startDaemon({ store, eventTypes: ["t"] });
   using sub = await RawClient.connect(d.sock("t_events.sock"));
   await until(
@@ -220,7 +209,7 @@ Deno.test("DotfilesDaemon broadcasts nothing while the store can save neither st
   await pub.send(progress("t", 0));
   assert.equal((await sub.readN(1, 5000))[0]!.seq, 1);
 
-  failing = true;
+  store.failing = true;
   await pub.send(...Array.from({ length: 20 }, (_, i) => progress("t", i + 1)));
   await until(async () => {
     const c = await counters(d.sock("query.sock"));
@@ -246,7 +235,7 @@ Deno.test("DotfilesDaemon broadcasts nothing while the store can save neither st
     .event_types as Obj[];
   assert.equal(types.find((t) => t.event_type === "t")!.last_seq, 1);
 
-  failing = false;
+  store.failing = false;
   // The retry (once a second while something is unwritten) brings it back.
   await until(
     async () => {
@@ -261,6 +250,6 @@ Deno.test("DotfilesDaemon broadcasts nothing while the store can save neither st
   // 20 sent while the seqs could not be saved went out.
   const [next] = await sub.readN(1, 5000);
   assert.equal(next!.message_id, "after-99", `broadcast while unsaved: seq ${next!.seq}`);
-  const stored = inner.load().eventTypes.find((t) => t.event_type === "t")!;
+  const stored = store.inner.load().eventTypes.find((t) => t.event_type === "t")!;
   assert.equal(next!.seq, stored.last_seq, "the seq after recovery is the stored one");
 });
