@@ -11,6 +11,7 @@ import {
   resolveSocketDir,
   sleep,
 } from "../transport/mod.ts";
+import { DirWatcher } from "./_dir_watcher.ts";
 import { MessageReader } from "./_wire.ts";
 
 const DEFAULT_RECONNECT_DELAY = 100;
@@ -519,85 +520,6 @@ function isAbsent(error: Error): boolean {
   const cause = error instanceof DaemonUnavailableError ? error.cause : error;
   return cause instanceof Deno.errors.NotFound ||
     cause instanceof Deno.errors.ConnectionRefused;
-}
-
-/** The parent directory of an absolute path, or `null` at the root. */
-function parentOf(path: string): string | null {
-  const parent = path.replace(/\/[^/]*$/, "");
-  return parent === path || parent === "" ? null : parent;
-}
-
-/**
- * Watches the socket directory (or, while it does not exist, its nearest
- * existing parent) for the daemon's sockets to appear: inotify, no timer.
- */
-class DirWatcher {
-  #watcher: Deno.FsWatcher;
-  #iterator: AsyncIterator<Deno.FsEvent>;
-  #dir: string;
-  #target: string;
-
-  private constructor(watcher: Deno.FsWatcher, dir: string, target: string) {
-    this.#watcher = watcher;
-    this.#iterator = watcher[Symbol.asyncIterator]();
-    this.#dir = dir;
-    this.#target = target;
-  }
-
-  /** Starts watching; `null` when nothing can be watched (then retry on a timer). */
-  static open(socketDir: string): DirWatcher | null {
-    let dir = socketDir;
-    for (;;) {
-      try {
-        return new DirWatcher(Deno.watchFs(dir, { recursive: false }), dir, socketDir);
-      } catch (error) {
-        const parent = parentOf(dir);
-        if (!(error instanceof Deno.errors.NotFound) || parent === null) return null;
-        dir = parent;
-      }
-    }
-  }
-
-  /**
-   * Whether a directory nearer the socket directory than the watched one
-   * exists now (`mkdir -p` made several levels at once): watch that instead.
-   */
-  stale(): boolean {
-    for (
-      let dir: string | null = this.#target;
-      dir !== null && dir !== this.#dir;
-      dir = parentOf(dir)
-    ) {
-      try {
-        Deno.statSync(dir);
-        return true;
-      } catch {
-        // Not there yet: try its parent.
-      }
-    }
-    return false;
-  }
-
-  /** Resolves when something in the watched directory changes. */
-  async changed(signal: AbortSignal): Promise<void> {
-    signal.throwIfAborted();
-    const onAbort = (): void => this.close();
-    signal.addEventListener("abort", onAbort, { once: true });
-    try {
-      const next = await this.#iterator.next();
-      if (next.done) throw signal.reason ?? new Error("Directory watcher closed");
-    } finally {
-      signal.removeEventListener("abort", onAbort);
-    }
-  }
-
-  close(): void {
-    try {
-      this.#watcher.close();
-    } catch {
-      // Already closed.
-    }
-  }
 }
 
 function checkSince(seq: number, type: string): void {
