@@ -21,6 +21,8 @@ export class DirWatcher {
   #iterator: AsyncIterator<Deno.FsEvent>;
   #dir: string;
   #target: string;
+  /** Set when the watched directory itself was removed: this watch hears nothing more. */
+  #gone = false;
 
   private constructor(watcher: Deno.FsWatcher, dir: string, target: string) {
     this.#watcher = watcher;
@@ -53,10 +55,13 @@ export class DirWatcher {
   }
 
   /**
-   * Whether a directory nearer the socket directory than the watched one
-   * exists now (`mkdir -p` made several levels at once): watch that instead.
+   * Whether to watch another directory instead: a directory nearer the
+   * socket directory than the watched one exists now (`mkdir -p` made
+   * several levels at once), or the watched one is gone (removed, then
+   * perhaps made again: a new directory, which this watch never hears).
    */
   stale(): boolean {
+    if (this.#gone) return true;
     for (
       let dir: string | null = this.#target;
       dir !== null && dir !== this.#dir;
@@ -80,6 +85,8 @@ export class DirWatcher {
     try {
       const next = await this.#iterator.next();
       if (next.done) throw signal.reason ?? new Error("Directory watcher closed");
+      const { kind, paths } = next.value;
+      if (kind === "remove" && paths.includes(this.#dir)) this.#gone = true;
     } finally {
       signal.removeEventListener("abort", onAbort);
     }

@@ -54,3 +54,21 @@ Deno.test("a directory watcher watches the nearest existing parent and reports w
     watcher.close();
   }
 });
+
+Deno.test("a directory watcher whose directory is removed reports it, and is stale", async () => {
+  await using root = await withTmpDir();
+  const target = `${root.path}/sockets`;
+  await Deno.mkdir(target);
+  const watcher = DirWatcher.open(target)!;
+  try {
+    assert.equal(watcher.dir, target);
+    assert.equal(watcher.stale(), false);
+    await Deno.remove(target);
+    await watcher.changed(AbortSignal.timeout(2000));
+    assert.equal(watcher.stale(), true);
+    await Deno.mkdir(target); // Made again: a new directory, not the one watched.
+    assert.equal(watcher.stale(), true);
+  } finally {
+    watcher.close();
+  }
+});
