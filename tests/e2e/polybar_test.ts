@@ -95,7 +95,19 @@ Deno.test({
 
       // Xvfb picks a free display and writes its number to stdout.
       const xvfb = new Deno.Command("Xvfb", {
-        args: ["-displayfd", "1", "-screen", "0", `${WIDTH}x100x24`, "-nolisten", "tcp"],
+        // -noreset: without it Xvfb resets when its last client leaves, and
+        // a screenshot that ends before polybar connects made polybar fail
+        // with "X connection error" (about 1 run in 10).
+        args: [
+          "-displayfd",
+          "1",
+          "-screen",
+          "0",
+          `${WIDTH}x100x24`,
+          "-nolisten",
+          "tcp",
+          "-noreset",
+        ],
         stdin: "null",
         stdout: "piped",
         stderr: "null",
@@ -135,11 +147,27 @@ Deno.test({
       const expect = async (stage: string, bg: string): Promise<number> => {
         const t0 = performance.now();
         let px = 0;
+        let seen = new Map<string, number>();
         for (let i = 0; i < 500 && px < 300; i++) {
-          px = (await shoot()).get(bg) ?? 0;
+          seen = await shoot();
+          px = seen.get(bg) ?? 0;
           if (px < 300) await new Promise((r) => setTimeout(r, 20));
         }
-        assert.ok(px >= 300, `${stage}: polybar does not show #${bg}`);
+        const shown = [...seen].sort((a, b) => b[1] - a[1]).slice(0, 3)
+          .map(([hex, n]) => `#${hex} ${n} px`).join(", ");
+        if (px < 300) {
+          // Say why: polybar may have exited (its stderr says why).
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          const status = await Promise.race([
+            polybar.status,
+            new Promise<null>((resolve) => timer = setTimeout(() => resolve(null), 200)),
+          ]);
+          clearTimeout(timer);
+          const why = status === null
+            ? "polybar is running"
+            : `polybar exited with code ${status.code}: ${(await log).trim()}`;
+          assert.fail(`${stage}: polybar does not show #${bg} (it shows ${shown}; ${why})`);
+        }
         return performance.now() - t0;
       };
 
