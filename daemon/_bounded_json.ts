@@ -7,6 +7,26 @@
  * @module
  */
 
+/**
+ * A value already written as JSON text (stored history bodies), written
+ * verbatim by {@linkcode stringifyWithin}. `JSON.stringify` reads it through
+ * `toJSON`, which parses the text: correct, only slower.
+ */
+export class JsonText {
+  /** The JSON text. */
+  readonly text: string;
+
+  /** @param text Valid JSON: the caller vouches for it. */
+  constructor(text: string) {
+    this.text = text;
+  }
+
+  /** The parsed value, for `JSON.stringify`. */
+  toJSON(): unknown {
+    return JSON.parse(this.text);
+  }
+}
+
 /** How deep containers are walked entry by entry; deeper values are stringified whole. */
 const WALK_DEPTH = 8;
 
@@ -23,6 +43,10 @@ export function stringifyWithin(value: unknown, budget: number): string | null {
 
 /** Appends the text to `parts`; returns the budget left, negative when over. */
 function write(value: unknown, budget: number, depth: number, parts: string[]): number {
+  if (value instanceof JsonText) {
+    parts.push(value.text);
+    return budget - value.text.length;
+  }
   if (
     depth === 0 || value === null || typeof value !== "object" ||
     typeof (value as { toJSON?: unknown }).toJSON === "function"

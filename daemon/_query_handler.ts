@@ -1,4 +1,5 @@
 import { isValidEventType, type JsonObject, type Message, QueryType } from "../protocol/mod.ts";
+import { JsonText } from "./_bounded_json.ts";
 import type { DaemonState } from "./_state.ts";
 
 /** A bad query: answered with `error` set. */
@@ -107,21 +108,19 @@ export function answerQuery(context: QueryContext, request: Message): JsonObject
         );
       }
       const options = { limit, ...(afterSeq !== undefined ? { afterSeq } : {}) };
+      const { bodies, ...bounds } = context.state.historyBodies(eventType, options);
       const max = context.maxResponseSize;
-      if (max !== undefined) {
-        // The stored texts' lengths first: parsing 10,000 large events to
-        // find the answer too large would block routing.
-        let length = 0;
-        for (const body of context.state.historyBodies(eventType, options).bodies) {
-          length += body.length + 1;
-        }
-        if (length > max) {
-          throw new QueryTooLargeError(
-            `Cannot answer get_event_history: the result would be over the largest answer (max_message_size, ${max} bytes); ask for less: a smaller parameters.limit, paging with parameters.after_seq`,
-          );
-        }
+      // The stored texts are the answer: no parse and no re-serialisation
+      // (for 1000 events that held the routing thread about 2 ms a query).
+      let length = 2;
+      for (const body of bodies) length += body.length + 1;
+      if (max !== undefined && length > max) {
+        throw new QueryTooLargeError(
+          `Cannot answer get_event_history: the result would be over the largest answer (max_message_size, ${max} bytes); ask for less: a smaller parameters.limit, paging with parameters.after_seq`,
+        );
       }
-      return { ...context.state.history(eventType, options) };
+      // Written verbatim by the query server (stringifyWithin); checked JSON objects.
+      return { events: new JsonText(`[${bodies.join(",")}]`), ...bounds };
     }
     case QueryType.GET_DAEMON_STATUS:
       return context.daemonStatus();

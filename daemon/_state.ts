@@ -202,6 +202,8 @@ export interface DaemonStateCounters {
   history_entries: number;
   /** Current-state entries, over all types. */
   state_entries: number;
+  /** Stored history entries removed because they were not JSON objects (a damaged state.db). */
+  history_entries_invalid: number;
   /** Operations running now. */
   operations_running: number;
   /** Finished operations kept. */
@@ -302,6 +304,12 @@ export class DaemonState implements Disposable {
       historyBytes: options.historyBytes ?? DEFAULT_HISTORY_BYTES,
       maxStateValueSize: options.maxStateValueSize ?? DEFAULT_MAX_STATE_VALUE,
       maxStateBytes: options.maxStateBytes ?? DEFAULT_MAX_STATE_BYTES,
+      onInvalidHistory: (eventType, count) =>
+        onWarning(
+          `Cannot answer with ${count} stored history entr${
+            count === 1 ? "y" : "ies"
+          } of '${eventType}': expected JSON objects, received damaged text; removed`,
+        ),
     });
     this.#operations = new OperationTable({
       retention: operationRetention,

@@ -1,7 +1,9 @@
 /**
  * The history of one event type: `(seq, body)` pairs, oldest first, bound
  * by a count and by the bodies' total length. Two parallel arrays and a
- * head index; dropped entries are compacted away in bulk.
+ * head index; dropped entries are compacted away in bulk. Bodies read back
+ * from the store are answered verbatim only once {@linkcode HistoryRing.check}
+ * has found them to be JSON objects.
  *
  * @module
  */
@@ -17,6 +19,8 @@ export class HistoryRing {
   /** Index of the oldest entry kept. */
   #head = 0;
   #bytes = 0;
+  /** Entries from the head up to this index came from the store and are not checked yet. */
+  #uncheckedEnd = 0;
 
   constructor(capacity: number, maxBytes = Infinity) {
     this.capacity = capacity;
@@ -59,9 +63,55 @@ export class HistoryRing {
     if (this.#head > 64 && this.#head * 2 > this.#seqs.length) {
       this.#seqs = this.#seqs.slice(this.#head);
       this.#bodies = this.#bodies.slice(this.#head);
+      this.#uncheckedEnd = Math.max(0, this.#uncheckedEnd - this.#head);
       this.#head = 0;
     }
     return dropped;
+  }
+
+  /** Adds the newest entry, read back from the store: see {@linkcode HistoryRing.check}. */
+  pushStored(seq: number, body: string): boolean {
+    const dropped = this.push(seq, body);
+    if (this.capacity > 0) this.#uncheckedEnd = this.#seqs.length;
+    return dropped;
+  }
+
+  /** Entries read back from the store and not checked yet. */
+  get unchecked(): number {
+    return Math.max(0, this.#uncheckedEnd - this.#head);
+  }
+
+  /**
+   * Checks the entries read back from the store with `valid` and removes
+   * those it refuses (a damaged row would otherwise reach a client as
+   * broken JSON). Later calls check nothing until more are stored.
+   *
+   * @returns How many entries were removed.
+   */
+  check(valid: (body: string) => boolean): number {
+    if (this.unchecked === 0) return 0;
+    let bad = 0;
+    for (let i = this.#head; i < this.#uncheckedEnd; i++) {
+      if (!valid(this.#bodies[i]!)) bad++;
+    }
+    if (bad > 0) {
+      const seqs: number[] = [];
+      const bodies: string[] = [];
+      let bytes = 0;
+      for (let i = this.#head; i < this.#seqs.length; i++) {
+        const body = this.#bodies[i]!;
+        if (i < this.#uncheckedEnd && !valid(body)) continue;
+        seqs.push(this.#seqs[i]!);
+        bodies.push(body);
+        bytes += body.length;
+      }
+      this.#seqs = seqs;
+      this.#bodies = bodies;
+      this.#bytes = bytes;
+      this.#head = 0;
+    }
+    this.#uncheckedEnd = 0;
+    return bad;
   }
 
   /** The `seq` of the `i`-th oldest entry. */

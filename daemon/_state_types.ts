@@ -44,6 +44,18 @@ export interface EventTypeLimits {
   maxStateValueSize: number;
   /** State values' total size per type. */
   maxStateBytes: number;
+  /** Told of stored history bodies that are not JSON objects, each time some are removed. */
+  onInvalidHistory?: (eventType: string, count: number) => void;
+}
+
+/** Whether a stored history body is a JSON object's text (what the router stored). */
+function isObjectText(body: string): boolean {
+  try {
+    const value: unknown = JSON.parse(body);
+    return value !== null && typeof value === "object" && !Array.isArray(value);
+  } catch {
+    return false;
+  }
 }
 
 /** Why a `state_update` is refused: the `bad_frames` reason and the log line. */
@@ -89,6 +101,7 @@ export class EventTypeTable {
   #limits: EventTypeLimits;
   #types = new Map<string, TypeEntry>();
   #dirty = new Set<TypeEntry>();
+  #invalidHistory = 0;
 
   /** @param limits History count and bytes, state value size and state bytes per type. */
   constructor(limits: EventTypeLimits) {
@@ -146,7 +159,7 @@ export class EventTypeTable {
     }
     for (const stored of snapshot.history) {
       const entry = this.#entry(stored.event_type);
-      if (entry.ring.push(stored.seq, stored.body)) entry.pruneNeeded = true;
+      if (entry.ring.pushStored(stored.seq, stored.body)) entry.pruneNeeded = true;
       if (stored.seq > entry.last_seq) entry.last_seq = stored.seq;
       if (stored.seq > entry.flushedSeq) entry.flushedSeq = stored.seq;
     }
@@ -254,6 +267,12 @@ export class EventTypeTable {
       return { bodies: [], truncated: false, oldest_seq: null, last_seq: 0 };
     }
     const ring = entry.ring;
+    // Bodies read back from the store are answered verbatim: check them once.
+    const invalid = ring.check(isObjectText);
+    if (invalid > 0) {
+      this.#invalidHistory += invalid;
+      this.#limits.onInvalidHistory?.(eventType, invalid);
+    }
     const oldest = ring.oldestSeq;
     const end = upTo === undefined ? ring.size : ring.indexAfter(upTo);
     const lastSeq = upTo === undefined ? entry.last_seq : Math.min(entry.last_seq, upTo);
@@ -273,15 +292,25 @@ export class EventTypeTable {
     return { bodies, truncated, oldest_seq: oldest, last_seq: lastSeq };
   }
 
-  /** Types, history entries and state entries kept. */
-  counts(): { event_types: number; history_entries: number; state_entries: number } {
+  /** Types, history entries and state entries kept; stored history bodies removed as invalid. */
+  counts(): {
+    event_types: number;
+    history_entries: number;
+    state_entries: number;
+    history_entries_invalid: number;
+  } {
     let history = 0;
     let states = 0;
     for (const entry of this.#types.values()) {
       history += entry.ring.size;
       states += entry.state.size;
     }
-    return { event_types: this.#types.size, history_entries: history, state_entries: states };
+    return {
+      event_types: this.#types.size,
+      history_entries: history,
+      state_entries: states,
+      history_entries_invalid: this.#invalidHistory,
+    };
   }
 
   /** Whether something is not yet written. */
