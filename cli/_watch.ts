@@ -324,6 +324,12 @@ export async function watchCommand(args: string[]): Promise<number> {
 
   let subscriptions: Subscription[] = [];
   let snapshotted = false;
+  /**
+   * Each type's last `seq` that the latest snapshot already shows: after a
+   * reconnect the subscription catches up from history, and drawing those
+   * messages again after the snapshot made a bar flicker through them.
+   */
+  let shown: Record<string, number> = {};
   async function takeSnapshot(): Promise<Record<string, number> | null> {
     try {
       const { messages, lastSeqs } = await snapshot(types, {
@@ -332,6 +338,7 @@ export async function watchCommand(args: string[]): Promise<number> {
         lastFinished: format === "waybar",
       });
       await sink.snapshot(messages);
+      shown = lastSeqs;
       snapshotted = true;
       await sink.connected(true);
       return lastSeqs;
@@ -350,9 +357,12 @@ export async function watchCommand(args: string[]): Promise<number> {
     for await (const event of events) {
       if (signal.aborted) break;
       switch (event.type) {
-        case "message":
+        case "message": {
+          const { seq, event_type: type } = event.message;
+          if (typeof seq === "number" && seq <= (shown[type] ?? 0)) break;
           await sink.message(event.message);
           break;
+        }
         case "connected":
           if (format === "waybar" || (initial && !snapshotted)) await takeSnapshot();
           else await sink.connected(true);

@@ -4,6 +4,7 @@ import { type Message, MessageBuilder } from "../../protocol/mod.ts";
 import { snapshot } from "../../cli/_snapshot.ts";
 import { subscribeAfter } from "../../cli/_watch.ts";
 import { cliShim } from "../../scripts/install_cli.ts";
+import { spawnDaemon } from "../_daemon.ts";
 import { CLI_FLAGS, CLI_MAIN, DaemonProcess, LineChild, run } from "./_cli.ts";
 
 const KEYS = ["alt", "class", "percentage", "text", "tooltip"];
@@ -149,6 +150,47 @@ Deno.test("watch --format waybar starts with the current state and shows the dae
     percentage: 100,
   });
   assert.equal(await child.stop(), 0);
+});
+
+Deno.test("watch --format waybar back from a daemon restart shows the current line once, not the missed messages again", async () => {
+  await using daemon = await DaemonProcess.start();
+  const dir = ["--socket-dir", daemon.socketDir];
+  let r = await run(["publish", "wp", "--started", "set wallpaper", "--operation", "w1", ...dir]);
+  assert.equal(r.code, 0, r.stderr);
+  await using child = new LineChild(["watch", "wp", "--format", "waybar", ...dir]);
+  const read = async (ms?: number): Promise<Record<string, unknown>> =>
+    JSON.parse(await child.line(ms));
+  assert.equal((await read()).class, "running");
+  await daemon.kill();
+  while ((await read()).class !== "disconnected");
+
+  // While the watcher is away, the operation goes on and ends: a daemon on
+  // another socket dir with the same store routes it.
+  const elsewhere = await spawnDaemon({
+    entry: "main",
+    socketDir: `${daemon.root}/elsewhere`,
+    stateDir: `${daemon.root}/state`,
+    args: ["--log-level", "error"],
+  });
+  const away = ["--socket-dir", `${daemon.root}/elsewhere`, "--operation", "w1"];
+  for (const progress of ["50", "80"]) {
+    r = await run(["publish", "wp", "--progress", progress, "--step", "s", ...away]);
+    assert.equal(r.code, 0, r.stderr);
+  }
+  r = await run(["publish", "wp", "--completed", "--duration", "3", ...away]);
+  assert.equal(r.code, 0, r.stderr);
+  await elsewhere.stop();
+
+  // Back: the current line, and not 50 %, 80 % and "completed" drawn again
+  // after it (the bar flickered through the missed messages).
+  await daemon.restart();
+  const lines = [await read()];
+  try {
+    for (;;) lines.push(await read(1500));
+  } catch {
+    // Quiet for 1.5 s: the watcher has drawn everything it will.
+  }
+  assert.deepEqual(lines.map((l) => `${l.class} ${l.percentage}`), ["completed 100"]);
 });
 
 Deno.test("watch --format waybar started after a failure shows the line a long-running one shows", async () => {
