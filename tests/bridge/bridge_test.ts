@@ -138,6 +138,53 @@ async function expectImported(
   }
 }
 
+/** Numbered `wallpaper` progress published on `a`; `sent` holds all sent so far. */
+function stream(a: Host): { sent: Message[]; send(n: number, gap?: number): Promise<void> } {
+  const sent: Message[] = [];
+  const send = async (n: number, gap = 0): Promise<void> => {
+    const batch = Array.from(
+      { length: n },
+      (_, i) => progressMessage("wallpaper", sent.length + i),
+    );
+    sent.push(...batch);
+    await publishAll(a, batch, gap);
+  };
+  return { sent, send };
+}
+
+/**
+ * The exporting bridge, then the importing one, killed with -9 while
+ * messages flow, each started again (with messages published while the
+ * exporter is down): every time B ends with each message once, in order.
+ */
+async function killEachMidStream(
+  url: string,
+  a: Host,
+  b: Host,
+  send: (n: number, gap?: number) => Promise<void>,
+  sent: Message[],
+): Promise<void> {
+  await send(50);
+  await expectImported(b, a, "wallpaper", sent);
+
+  const flood = send(200, 2);
+  await new Promise((r) => setTimeout(r, 150));
+  await a.kill();
+  assert.ok((await history(b, "hosta.wallpaper")).length < 250, "A was killed mid-stream");
+  await flood;
+  await send(20);
+  a.start(url);
+  await expectImported(b, a, "wallpaper", sent);
+
+  const more = send(200, 2);
+  await new Promise((r) => setTimeout(r, 150));
+  await b.kill();
+  assert.ok((await history(b, "hosta.wallpaper")).length < sent.length, "B was killed mid-stream");
+  await more;
+  b.start(url);
+  await expectImported(b, a, "wallpaper", sent);
+}
+
 async function streamMessages(nats: RawNats): Promise<number> {
   const info = await nats.request("$JS.API.STREAM.INFO.DOTFILES", "");
   return (JSON.parse(info.body) as { state: { messages: number } }).state.messages;
@@ -211,39 +258,8 @@ Deno.test({
     await using b = await host("hostb");
     b.start(broker.url);
     a.start(broker.url);
-    const sent: Message[] = [];
-    const send = async (n: number, gap = 0): Promise<void> => {
-      const batch = Array.from(
-        { length: n },
-        (_, i) => progressMessage("wallpaper", sent.length + i),
-      );
-      sent.push(...batch);
-      await publishAll(a, batch, gap);
-    };
-    await send(50);
-    await expectImported(b, a, "wallpaper", sent);
-
-    // Exporter killed mid-stream, messages published while it is down.
-    const flood = send(200, 2);
-    await new Promise((r) => setTimeout(r, 150));
-    await a.kill();
-    assert.ok((await history(b, "hosta.wallpaper")).length < 250, "A was killed mid-stream");
-    await flood;
-    await send(20);
-    a.start(broker.url);
-    await expectImported(b, a, "wallpaper", sent);
-
-    // Importer killed while messages flow, restarted.
-    const more = send(200, 2);
-    await new Promise((r) => setTimeout(r, 150));
-    await b.kill();
-    assert.ok(
-      (await history(b, "hosta.wallpaper")).length < sent.length,
-      "B was killed mid-stream",
-    );
-    await more;
-    b.start(broker.url);
-    await expectImported(b, a, "wallpaper", sent);
+    const { sent, send } = stream(a);
+    await killEachMidStream(broker.url, a, b, send, sent);
 
     // Broker down: A keeps publishing into its daemon, the bridges retry.
     await broker.stop();
@@ -397,36 +413,8 @@ Deno.test({
     b.start(broker.url);
     a.start(broker.url);
     await until(() => b.bridge!.text.includes("Importing from"), "B subscribed", 10_000);
-    const sent: Message[] = [];
-    const send = async (n: number, gap = 0): Promise<void> => {
-      const batch = Array.from(
-        { length: n },
-        (_, i) => progressMessage("wallpaper", sent.length + i),
-      );
-      sent.push(...batch);
-      await publishAll(a, batch, gap);
-    };
-    await send(50);
-    await expectImported(b, a, "wallpaper", sent);
-
-    const flood = send(200, 2);
-    await new Promise((r) => setTimeout(r, 150));
-    await a.kill();
-    assert.ok((await history(b, "hosta.wallpaper")).length < 250, "A was killed mid-stream");
-    await flood;
-    a.start(broker.url);
-    await expectImported(b, a, "wallpaper", sent);
-
-    const more = send(200, 2);
-    await new Promise((r) => setTimeout(r, 150));
-    await b.kill();
-    assert.ok(
-      (await history(b, "hosta.wallpaper")).length < sent.length,
-      "B was killed mid-stream",
-    );
-    await more;
-    b.start(broker.url);
-    await expectImported(b, a, "wallpaper", sent);
+    const { sent, send } = stream(a);
+    await killEachMidStream(broker.url, a, b, send, sent);
 
     // The broker restarts while B is away: B's session (its subscription and
     // the messages queued for it) must survive in mosquitto's persistence file.
