@@ -84,6 +84,10 @@ export async function startSystem(
   options: SystemOptions = {},
 ): Promise<System> {
   const { persist = true, extraArgs = [], label = kind } = options;
+  // BENCH_CPU_PROF_DIR=DIR: each daemon the suite starts writes a V8 CPU
+  // profile there when it stops (see bench/profile_summary.ts).
+  const profileDir = Deno.env.get("BENCH_CPU_PROF_DIR");
+  const profile = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
   const dir = await Deno.makeTempDir({ prefix: `dotfiles-bench-${kind}-` });
   await Deno.chmod(dir, 0o700);
   const run = async (
@@ -103,6 +107,7 @@ export async function startSystem(
       ? [
         "run",
         ...RELAY_FLAGS,
+        ...profile,
         `${ROOT}main.ts`,
         socketDir,
         "--state-dir",
