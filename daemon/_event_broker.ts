@@ -2,7 +2,7 @@ import { eventSocketPath, SocketNames } from "../protocol/mod.ts";
 import { Counters } from "./_counters.ts";
 import { FlowControl } from "./_flow_control.ts";
 import { Logger } from "./_logger.ts";
-import type { RoutedBatch } from "./_router.ts";
+import type { RoutedBatch } from "./_pending_frames.ts";
 import { Subscriber, type SubscriberEnd } from "./_subscriber.ts";
 import { Listener } from "./_listener.ts";
 import { closeQuietly, sleep } from "../transport/mod.ts";

@@ -16,6 +16,7 @@ import { BodyTexts, decodeOne, detach } from "../protocol/_body_text.ts";
 import { envelopeError, envelopeIssue } from "../protocol/_envelope.ts";
 import type { Counters } from "./_counters.ts";
 import type { Logger } from "./_logger.ts";
+import { PendingFrames, type RoutedBatch } from "./_pending_frames.ts";
 
 /**
  * Deepest nesting of arrays and objects routed. Deeper messages cannot be
@@ -85,26 +86,6 @@ export interface RouterOptions {
   admit?(eventType: string): Refusal | null;
 }
 
-/** One event type's frames of a batch, joined into one buffer. */
-export interface RoutedFrames {
-  /** The event type. */
-  eventType: string;
-  /** How many frames. */
-  frames: number;
-  /** The frames, in order, shared by every subscriber. */
-  bytes: Uint8Array;
-}
-
-/** What one read routed: per type, and all of it in order for the firehose. */
-export interface RoutedBatch {
-  /** Per event type, in order of first appearance. */
-  types: RoutedFrames[];
-  /** Every frame of the batch. */
-  frames: number;
-  /** Every frame in the order routed (joined on first call). */
-  all(): Uint8Array;
-}
-
 /**
  * Validates, numbers and splices `seq` (and a missing `message_id` or
  * `timestamp`) into each message's own bytes, records it in the ledger, and
@@ -125,19 +106,8 @@ export class Router {
   #admit: (eventType: string) => Refusal | null;
   #admitted = new Set<string>();
   #texts = new BodyTexts();
-  /**
-   * Frames recorded but not yet taken (they go out once the ledger has
-   * them), as parallel arrays: the event type, the bytes (the sender's, kept
-   * until `take`), where the added fields go in them, and those fields.
-   */
-  #types: string[] = [];
-  #sources: Uint8Array[] = [];
-  #splits: number[] = [];
-  #inserts: string[] = [];
-  /** Bytes of the pending frames, length prefixes included. */
-  #bytes = 0;
-  /** Whether the pending frames are of more than one type. */
-  #mixed = false;
+  /** Frames recorded but not yet taken: they go out once the ledger has them. */
+  #pending = new PendingFrames();
 
   /** @param options See {@linkcode RouterOptions}. */
   constructor(options: RouterOptions) {
@@ -151,7 +121,7 @@ export class Router {
 
   /** Frames routed and not yet taken. */
   get pending(): number {
-    return this.#types.length;
+    return this.#pending.count;
   }
 
   #reject(reason: string, message: string, fields: Record<string, unknown> = {}): void {
@@ -346,12 +316,7 @@ export class Router {
     insert: string,
   ): void {
     this.#ledger.record(message, routed);
-    if (this.#types.length > 0 && eventType !== this.#types[0]) this.#mixed = true;
-    this.#types.push(eventType);
-    this.#sources.push(source);
-    this.#splits.push(split);
-    this.#inserts.push(insert);
-    this.#bytes += 4 + source.byteLength + insert.length;
+    this.#pending.add(eventType, source, split, insert);
     this.#counters.messagesRouted++;
     if (this.#logger.enabled("debug")) {
       this.#logger.debug("routed", {
@@ -370,17 +335,12 @@ export class Router {
    * @returns The batch, or `null` when nothing was routed.
    */
   take(): RoutedBatch | null {
-    const types = this.#types;
-    const count = types.length;
+    const count = this.#pending.count;
     if (count === 0) return null;
     if (!this.#ledger.flush()) {
       // Neither written nor saved: a seq broadcast now could be handed out
       // again after a restart, so these are recorded but never sent.
-      this.#types = [];
-      this.#sources = [];
-      this.#splits = [];
-      this.#inserts = [];
-      this.#bytes = 0;
+      this.#pending.clear();
       this.#counters.messagesHeldBack += count;
       this.#logger.limited("error", "messages_held_back", "messages not broadcast", {
         messages: count,
@@ -388,72 +348,12 @@ export class Router {
       });
       return null;
     }
-    // Every frame of the read, in order, written once into one buffer.
-    const out = new Uint8Array(this.#bytes);
-    const sources = this.#sources;
-    const splits = this.#splits;
-    const inserts = this.#inserts;
-    const mixed = this.#mixed;
-    // Where each frame starts, to split a read of several types.
-    const starts = mixed ? new Array<number>(count + 1) : null;
-    let at = 0;
-    for (let i = 0; i < count; i++) {
-      const source = sources[i]!;
-      const split = splits[i]!;
-      const insert = inserts[i]!;
-      const length = source.byteLength + insert.length;
-      if (starts !== null) starts[i] = at;
-      out[at] = length >>> 24;
-      out[at + 1] = length >>> 16;
-      out[at + 2] = length >>> 8;
-      out[at + 3] = length;
-      at += 4;
-      // The whole body, then the added fields (ASCII: one byte per
-      // character) over its last bytes, then those bytes again after them:
-      // they are only the closing brace and any whitespace after it.
-      out.set(source, at);
-      at += split;
-      for (let k = 0; k < insert.length; k++) out[at++] = insert.charCodeAt(k);
-      for (let k = split; k < source.byteLength; k++) out[at++] = source[k]!;
-    }
-    this.#types = [];
-    this.#sources = [];
-    this.#splits = [];
-    this.#inserts = [];
-    this.#bytes = 0;
-    this.#mixed = false;
+    const batch = this.#pending.take();
     const byTypeCount = this.#counters.messagesInByType;
-    if (starts === null) {
-      byTypeCount.set(types[0]!, (byTypeCount.get(types[0]!) ?? 0) + count);
-      return {
-        types: [{ eventType: types[0]!, frames: count, bytes: out }],
-        frames: count,
-        all: () => out,
-      };
+    for (const { eventType, frames } of batch.types) {
+      byTypeCount.set(eventType, (byTypeCount.get(eventType) ?? 0) + frames);
     }
-    // Several types: each type's frames joined into one buffer that all its
-    // subscribers share, one copy per read, not one per subscriber.
-    const byType = new Map<string, number[]>();
-    for (let i = 0; i < count; i++) {
-      const list = byType.get(types[i]!);
-      if (list === undefined) byType.set(types[i]!, [i]);
-      else list.push(i);
-    }
-    starts[count] = at;
-    const routed: RoutedFrames[] = [];
-    for (const [eventType, list] of byType) {
-      byTypeCount.set(eventType, (byTypeCount.get(eventType) ?? 0) + list.length);
-      let size = 0;
-      for (const i of list) size += starts[i + 1]! - starts[i]!;
-      const bytes = new Uint8Array(size);
-      let offset = 0;
-      for (const i of list) {
-        bytes.set(out.subarray(starts[i]!, starts[i + 1]!), offset);
-        offset += starts[i + 1]! - starts[i]!;
-      }
-      routed.push({ eventType, frames: list.length, bytes });
-    }
-    return { types: routed, frames: count, all: () => out };
+    return batch;
   }
 }
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { MAX_NESTING_DEPTH, type RoutedBatch } from "../../daemon/_router.ts";
+import type { RoutedBatch } from "../../daemon/_pending_frames.ts";
+import { MAX_NESTING_DEPTH } from "../../daemon/_router.ts";
 import { isValidEventType, validateMessage } from "../../protocol/mod.ts";
 import { Prng } from "../protocol/_prng.ts";
 import { frameBodies, routerHarness } from "./_router_harness.ts";
