@@ -115,6 +115,9 @@ export interface Statements {
   insertHistory: StatementSync;
   upsertFloor: StatementSync;
   pruneHistory: StatementSync;
+  /** `PRAGMA busy_timeout = 0`, and back to the default (see `SqliteStore`'s `#begin`). */
+  busyNow: StatementSync;
+  busyWait: StatementSync;
 }
 
 /**
@@ -157,11 +160,14 @@ export function openSafely(
   }
 }
 
+/** How long a statement waits for a lock another connection holds (the checkpoint worker's). */
+export const BUSY_TIMEOUT_MS = 5000;
+
 /** Opens and checks; throws (with the database closed) when anything is wrong. */
 function openDatabase(path: string): { db: DatabaseSync; statements: Statements } {
   const db = new DatabaseSync(path);
   try {
-    db.exec("PRAGMA busy_timeout = 5000");
+    db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
     db.exec("PRAGMA journal_mode = WAL");
     db.exec("PRAGMA synchronous = NORMAL");
     db.exec("PRAGMA wal_autocheckpoint = 0");
@@ -277,6 +283,8 @@ function prepareStatements(db: DatabaseSync): Statements {
     insertHistory: db.prepare(
       "INSERT OR IGNORE INTO history (event_type, first_seq, last_seq, bodies) VALUES (?, ?, ?, ?)",
     ),
+    busyNow: db.prepare("PRAGMA busy_timeout = 0"),
+    busyWait: db.prepare(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`),
     upsertFloor: db.prepare(
       `INSERT INTO history_floor (event_type, before_seq) VALUES (?, ?)
        ON CONFLICT (event_type) DO UPDATE SET before_seq = excluded.before_seq`,

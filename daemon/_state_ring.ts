@@ -19,6 +19,8 @@ export class HistoryRing {
   /** Index of the oldest entry kept. */
   #head = 0;
   #bytes = 0;
+  #dropped = 0;
+  #droppedBytes = 0;
   /** Entries from the head up to this index came from the store and are not checked yet. */
   #uncheckedEnd = 0;
 
@@ -35,6 +37,16 @@ export class HistoryRing {
   /** The bodies' total length kept. */
   get bytes(): number {
     return this.#bytes;
+  }
+
+  /** Entries dropped since it was made (the oldest, past the count or the bytes). */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** The dropped entries' total length. */
+  get droppedBytes(): number {
+    return this.#droppedBytes;
   }
 
   /** The oldest `seq` kept, or `null`. */
@@ -55,7 +67,10 @@ export class HistoryRing {
     this.#bytes += body.length;
     let dropped = false;
     while (this.size > this.capacity || (this.#bytes > this.maxBytes && this.size > 1)) {
-      this.#bytes -= this.#bodies[this.#head]!.length;
+      const length = this.#bodies[this.#head]!.length;
+      this.#bytes -= length;
+      this.#dropped++;
+      this.#droppedBytes += length;
       this.#bodies[this.#head] = "";
       this.#head++;
       dropped = true;

@@ -24,8 +24,10 @@ interface TypeEntry {
   state: Map<string, StoredState>;
   /** The newest history `seq` written to the store. */
   flushedSeq: number;
-  /** The ring dropped entries the store may still hold. */
-  pruneNeeded: boolean;
+  /** The ring's `dropped` and `droppedBytes` when the store was last pruned to it. */
+  pruned: { entries: number; bytes: number };
+  /** The prune a batch being written carries (see {@linkcode pruneDue}). */
+  pruning: { entries: number; bytes: number } | null;
   /** State keys changed since the last write. */
   dirtyKeys: Set<string>;
   /** Each state key's size (see {@linkcode stateSize}). */
@@ -159,12 +161,12 @@ export class EventTypeTable {
     }
     for (const stored of snapshot.history) {
       const entry = this.#entry(stored.event_type);
-      if (entry.ring.pushStored(stored.seq, stored.body)) entry.pruneNeeded = true;
+      entry.ring.pushStored(stored.seq, stored.body);
       if (stored.seq > entry.last_seq) entry.last_seq = stored.seq;
       if (stored.seq > entry.flushedSeq) entry.flushedSeq = stored.seq;
     }
     for (const entry of this.#types.values()) {
-      if (entry.pruneNeeded) this.#dirty.add(entry);
+      if (pruneDue(entry)) this.#dirty.add(entry);
     }
   }
 
@@ -179,7 +181,8 @@ export class EventTypeTable {
         ring: new HistoryRing(this.#limits.historyLimit, this.#limits.historyBytes),
         state: new Map(),
         flushedSeq: 0,
-        pruneNeeded: false,
+        pruned: { entries: 0, bytes: 0 },
+        pruning: null,
         dirtyKeys: new Set(),
         stateSizes: new Map(),
         stateBytes: 0,
@@ -227,7 +230,7 @@ export class EventTypeTable {
     entry.message_count++;
     entry.last_seq = seq;
     entry.lastEventMs = ms;
-    if (entry.ring.push(seq, body)) entry.pruneNeeded = true;
+    entry.ring.push(seq, body);
     this.#dirty.add(entry);
     const payload = message.payload;
     if (payload?.type === "state_update") {
@@ -334,11 +337,12 @@ export class EventTypeTable {
           body: ring.bodyAt(i),
         });
       }
-      if (entry.pruneNeeded) {
+      if (pruneDue(entry)) {
         batch.historyPrunes.push({
           event_type: entry.event_type,
           before_seq: ring.oldestSeq ?? entry.last_seq + 1,
         });
+        entry.pruning = { entries: ring.dropped, bytes: ring.droppedBytes };
       }
     }
   }
@@ -347,11 +351,30 @@ export class EventTypeTable {
   written(): void {
     for (const entry of this.#dirty) {
       entry.flushedSeq = entry.ring.newestSeq ?? entry.last_seq;
-      entry.pruneNeeded = false;
+      if (entry.pruning !== null) entry.pruned = entry.pruning;
+      entry.pruning = null;
       entry.dirtyKeys.clear();
     }
     this.#dirty.clear();
   }
+}
+
+/**
+ * History the ring dropped is deleted from the store in bulk, not with
+ * every write: once 64 entries or 256 KiB are due. A prune in every
+ * transaction wrote two more pages to the WAL each time (about 20 KiB per
+ * one-message commit instead of 12), which filled the WAL twice as fast
+ * and doubled the checkpoints that hold the writer. Until then the store
+ * keeps a few more messages than the ring; loading drops them again.
+ */
+const PRUNE_EVERY_ENTRIES = 64;
+/** See {@linkcode PRUNE_EVERY_ENTRIES}. */
+const PRUNE_EVERY_BYTES = 256 * 1024;
+
+function pruneDue(entry: TypeEntry): boolean {
+  const { ring, pruned } = entry;
+  return ring.dropped - pruned.entries >= PRUNE_EVERY_ENTRIES ||
+    ring.droppedBytes - pruned.bytes >= PRUNE_EVERY_BYTES;
 }
 
 function setSize(entry: TypeEntry, key: string, size: number): void {

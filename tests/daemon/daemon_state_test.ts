@@ -720,7 +720,7 @@ Deno.test("DaemonState writes a burst in one batch after flushDelay", async () =
   assert.equal(store.writes, 1);
 });
 
-Deno.test("DaemonState writes only the new history and prunes what fell out of the ring", () => {
+Deno.test("DaemonState writes only the new history and prunes what fell out of the ring in bulk", () => {
   const writes: StoreBatch[] = [];
   const inner = new MemoryStore();
   const store: Store = {
@@ -732,21 +732,37 @@ Deno.test("DaemonState writes only the new history and prunes what fell out of t
     },
     close: () => inner.close(),
   };
-  using state = new DaemonState({ store, historyLimit: 3 });
-  for (let i = 0; i < 2; i++) {
-    route(state, MessageBuilder.stateUpdate({ eventType: "r", stateKey: "k", stateValue: { i } }));
+  const update = (i: number): Message =>
+    MessageBuilder.stateUpdate({ eventType: "r", stateKey: "k", stateValue: { i } });
+  {
+    using state = new DaemonState({ store, historyLimit: 3 });
+    for (let i = 0; i < 2; i++) route(state, update(i));
+    state.flush();
+    for (let i = 0; i < 5; i++) route(state, update(i));
+    state.flush();
+    assert.deepEqual(writes[0]?.history.map((h) => h.seq), [1, 2]);
+    assert.deepEqual(writes[0]?.historyPrunes, []);
+    assert.deepEqual(writes[1]?.history.map((h) => h.seq), [5, 6, 7]);
+    assert.deepEqual(writes[1]?.state.length, 1, "a key changed five times is written once");
+    // 4 dropped: not pruned yet, the store keeps them a while.
+    assert.deepEqual(writes[1]?.historyPrunes, []);
+    assert.deepEqual(inner.load().history.map((h) => h.seq), [1, 2, 5, 6, 7]);
+    // The 64th dropped entry prunes them all, in one write.
+    for (let i = 0; i < 60; i++) {
+      route(state, update(i));
+      state.flush();
+    }
+    const prunes = writes.flatMap((w) => w.historyPrunes);
+    assert.deepEqual(prunes, [{ event_type: "r", before_seq: 65 }]);
+    assert.deepEqual(inner.load().history.map((h) => h.seq), [65, 66, 67]);
+    route(state, update(0));
+    state.flush();
+    assert.deepEqual(inner.load().history.map((h) => h.seq), [65, 66, 67, 68]);
   }
-  state.flush();
-  for (let i = 0; i < 5; i++) {
-    route(state, MessageBuilder.stateUpdate({ eventType: "r", stateKey: "k", stateValue: { i } }));
-  }
-  state.flush();
-  assert.deepEqual(writes[0]?.history.map((h) => h.seq), [1, 2]);
-  assert.deepEqual(writes[0]?.historyPrunes, []);
-  assert.deepEqual(writes[1]?.history.map((h) => h.seq), [5, 6, 7]);
-  assert.deepEqual(writes[1]?.historyPrunes, [{ event_type: "r", before_seq: 5 }]);
-  assert.deepEqual(writes[1]?.state.length, 1, "a key changed five times is written once");
-  assert.deepEqual(inner.load().history.map((h) => h.seq), [5, 6, 7]);
+  // A restart loads the extra one and keeps the ring's three.
+  using again = new DaemonState({ store: inner, historyLimit: 3 });
+  assert.deepEqual(again.history("r", { limit: 10 }).events.map((e) => e.seq), [66, 67, 68]);
+  assert.equal(again.history("r", { afterSeq: 60 }).truncated, true);
 });
 
 Deno.test("DaemonState keeps going in memory when the store fails, and writes it all later", () => {
