@@ -352,6 +352,10 @@ export async function watchCommand(args: string[]): Promise<number> {
   try {
     // Resume from the snapshot's seqs so nothing between the two is lost.
     const since = initial ? await takeSnapshot() : null;
+    // The subscriptions start after that snapshot's seqs, so their first
+    // `connected` misses nothing: a second snapshot then only redrew the
+    // bar (and, with messages routed in between, drew them out of order).
+    let justSnapshotted = since !== null;
     subscriptions = subscribeAfter(types, since, { socketDir, signal });
     const events = merge<SubscriptionEvent>(subscriptions.map((s) => s.events()), stop);
     for await (const event of events) {
@@ -364,10 +368,13 @@ export async function watchCommand(args: string[]): Promise<number> {
           break;
         }
         case "connected":
-          if (format === "waybar" || (initial && !snapshotted)) await takeSnapshot();
-          else await sink.connected(true);
+          if (!justSnapshotted && (format === "waybar" || (initial && !snapshotted))) {
+            await takeSnapshot();
+          } else await sink.connected(true);
+          justSnapshotted = false;
           break;
         case "disconnected":
+          justSnapshotted = false;
           await sink.connected(false);
           break;
         case "gap":

@@ -193,6 +193,36 @@ Deno.test("watch --format waybar back from a daemon restart shows the current li
   assert.deepEqual(lines.map((l) => `${l.class} ${l.percentage}`), ["completed 100"]);
 });
 
+Deno.test("watch --format waybar draws each message routed right after its first line once, in order", async () => {
+  await using daemon = await DaemonProcess.start();
+  const dir = ["--socket-dir", daemon.socketDir];
+  await using child = new LineChild(["watch", "wp", "--format", "waybar", ...dir]);
+  const read = async (ms?: number): Promise<Record<string, unknown>> =>
+    JSON.parse(await child.line(ms));
+  assert.equal((await read()).class, "idle");
+  await using publisher = new DaemonPublisher({ socketDir: daemon.socketDir });
+  const ev = { eventType: "wp", operationId: "w1" };
+  await publisher.publish(MessageBuilder.operationStarted({ ...ev, operationName: "set" }));
+  await publisher.publish(MessageBuilder.operationProgress({
+    ...ev,
+    stepId: "s",
+    stepProgress: 40,
+    overallProgress: 40,
+  }));
+  await publisher.publish(MessageBuilder.operationCompleted({ ...ev, durationSeconds: 1 }));
+  const lines = [];
+  try {
+    for (;;) lines.push(await read(1500));
+  } catch {
+    // Quiet for 1.5 s: everything is drawn.
+  }
+  assert.deepEqual(lines.map((l) => `${l.class} ${l.percentage}`), [
+    "running 0",
+    "running 40",
+    "completed 100",
+  ]);
+});
+
 Deno.test("watch --format waybar started after a failure shows the line a long-running one shows", async () => {
   await using daemon = await DaemonProcess.start();
   const dir = ["--socket-dir", daemon.socketDir];
