@@ -105,17 +105,22 @@ export class HistoryRing {
    */
   check(valid: (body: string) => boolean): number {
     if (this.unchecked === 0) return 0;
-    let bad = 0;
+    // Each body is parsed once: the refused ones' indexes, then a rebuild without them.
+    const refused: number[] = [];
     for (let i = this.#head; i < this.#uncheckedEnd; i++) {
-      if (!valid(this.#bodies[i]!)) bad++;
+      if (!valid(this.#bodies[i]!)) refused.push(i);
     }
-    if (bad > 0) {
+    if (refused.length > 0) {
       const seqs: number[] = [];
       const bodies: string[] = [];
       let bytes = 0;
+      let next = 0;
       for (let i = this.#head; i < this.#seqs.length; i++) {
+        if (i === refused[next]) {
+          next++;
+          continue;
+        }
         const body = this.#bodies[i]!;
-        if (i < this.#uncheckedEnd && !valid(body)) continue;
         seqs.push(this.#seqs[i]!);
         bodies.push(body);
         bytes += body.length;
@@ -126,7 +131,7 @@ export class HistoryRing {
       this.#head = 0;
     }
     this.#uncheckedEnd = 0;
-    return bad;
+    return refused.length;
   }
 
   /** The `seq` of the `i`-th oldest entry. */
