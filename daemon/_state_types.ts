@@ -26,8 +26,6 @@ interface TypeEntry {
   flushedSeq: number;
   /** The ring's `dropped` and `droppedBytes` when the store was last pruned to it. */
   pruned: { entries: number; bytes: number };
-  /** The prune a batch being written carries (see {@linkcode pruneDue}). */
-  pruning: { entries: number; bytes: number } | null;
   /** State keys changed since the last write. */
   dirtyKeys: Set<string>;
   /** Each state key's size (see {@linkcode stateSize}). */
@@ -182,7 +180,6 @@ export class EventTypeTable {
         state: new Map(),
         flushedSeq: 0,
         pruned: { entries: 0, bytes: 0 },
-        pruning: null,
         dirtyKeys: new Set(),
         stateSizes: new Map(),
         stateBytes: 0,
@@ -342,7 +339,6 @@ export class EventTypeTable {
           event_type: entry.event_type,
           before_seq: ring.oldestSeq ?? entry.last_seq + 1,
         });
-        entry.pruning = { entries: ring.dropped, bytes: ring.droppedBytes };
       }
     }
   }
@@ -351,8 +347,10 @@ export class EventTypeTable {
   written(): void {
     for (const entry of this.#dirty) {
       entry.flushedSeq = entry.ring.newestSeq ?? entry.last_seq;
-      if (entry.pruning !== null) entry.pruned = entry.pruning;
-      entry.pruning = null;
+      // Nothing is recorded between addTo and written: a prune due now was in the batch.
+      if (pruneDue(entry)) {
+        entry.pruned = { entries: entry.ring.dropped, bytes: entry.ring.droppedBytes };
+      }
       entry.dirtyKeys.clear();
     }
     this.#dirty.clear();
