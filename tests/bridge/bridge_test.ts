@@ -138,8 +138,14 @@ async function expectImported(
   }
 }
 
-/** Numbered `wallpaper` progress published on `a`; `sent` holds all sent so far. */
-function stream(a: Host): { sent: Message[]; send(n: number, gap?: number): Promise<void> } {
+/** Numbered `wallpaper` progress published on a host, and all of it sent so far. */
+interface Stream {
+  sent: Message[];
+  send(n: number, gap?: number): Promise<void>;
+}
+
+/** A {@linkcode Stream} published on `a`. */
+function stream(a: Host): Stream {
   const sent: Message[] = [];
   const send = async (n: number, gap = 0): Promise<void> => {
     const batch = Array.from(
@@ -157,13 +163,8 @@ function stream(a: Host): { sent: Message[]; send(n: number, gap?: number): Prom
  * messages flow, each started again (with messages published while the
  * exporter is down): every time B ends with each message once, in order.
  */
-async function killEachMidStream(
-  url: string,
-  a: Host,
-  b: Host,
-  send: (n: number, gap?: number) => Promise<void>,
-  sent: Message[],
-): Promise<void> {
+async function killEachMidStream(url: string, a: Host, b: Host, flow: Stream): Promise<void> {
+  const { sent, send } = flow;
   await send(50);
   await expectImported(b, a, "wallpaper", sent);
 
@@ -258,8 +259,9 @@ Deno.test({
     await using b = await host("hostb");
     b.start(broker.url);
     a.start(broker.url);
-    const { sent, send } = stream(a);
-    await killEachMidStream(broker.url, a, b, send, sent);
+    const flow = stream(a);
+    const { sent, send } = flow;
+    await killEachMidStream(broker.url, a, b, flow);
 
     // Broker down: A keeps publishing into its daemon, the bridges retry.
     await broker.stop();
@@ -413,8 +415,9 @@ Deno.test({
     b.start(broker.url);
     a.start(broker.url);
     await until(() => b.bridge!.text.includes("Importing from"), "B subscribed", 10_000);
-    const { sent, send } = stream(a);
-    await killEachMidStream(broker.url, a, b, send, sent);
+    const flow = stream(a);
+    const { sent, send } = flow;
+    await killEachMidStream(broker.url, a, b, flow);
 
     // The broker restarts while B is away: B's session (its subscription and
     // the messages queued for it) must survive in mosquitto's persistence file.
