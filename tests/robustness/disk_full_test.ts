@@ -38,6 +38,28 @@ if (tmpfsProbe !== null) {
   console.log(`disk_full_test: skipping the tmpfs test: ${tmpfsProbe}`);
 }
 
+/** Runs `fn` with a socket dir and a state dir on a fresh 1 MiB tmpfs, unmounted after. */
+async function onFullTmpfs(
+  fn: (socketDir: string, stateDir: string) => Promise<void>,
+): Promise<void> {
+  await using tmp = await withTmpDir();
+  const stateDir = `${tmp.path}/state`;
+  assert.equal(await mountTmpfs(stateDir, "1m"), null);
+  try {
+    await fn(`${tmp.path}/sockets`, stateDir);
+  } finally {
+    await run("umount", ["-l", stateDir]);
+  }
+}
+
+/** Waits until the daemon answering on `querySock` counts a subscriber. */
+function untilSubscribed(querySock: string): Promise<void> {
+  return until(
+    async () => ((await counters(querySock)).subscribers_connected as number) > 0,
+    "the subscriber",
+  );
+}
+
 function stateUpdate(i: number, pad: string, keys = Infinity): Obj {
   return {
     message_id: `m${i}`,
@@ -75,19 +97,11 @@ Deno.test({
   ignore: tmpfsProbe !== null,
   sanitizeOps: false,
   sanitizeResources: false,
-  fn: async () => {
-    await using tmp = await withTmpDir();
-    const socketDir = `${tmp.path}/sockets`;
-    const stateDir = `${tmp.path}/state`;
-    assert.equal(await mountTmpfs(stateDir, "1m"), null);
-    try {
+  fn: () =>
+    onFullTmpfs(async (socketDir, stateDir) => {
       const first = await spawnDaemon(socketDir, stateDir, ["--event-types", "flood"]);
       const monitor = await RawClient.connect(`${socketDir}/flood_events.sock`);
-      await until(
-        async () =>
-          ((await counters(`${socketDir}/query.sock`)).subscribers_connected as number) > 0,
-        "the monitor",
-      );
+      await untilSubscribed(`${socketDir}/query.sock`);
       const seqs = watchSeqs(monitor);
       const pub = await RawClient.connect(`${socketDir}/command.sock`);
       // 1000 keys of 1 KB: within the state bound, and more than the disk holds.
@@ -117,11 +131,7 @@ Deno.test({
       // Restart on the still-full disk: the next message gets a seq past all seen.
       await using second = await spawnDaemon(socketDir, stateDir, ["--log-level", "info"]);
       using monitor2 = await RawClient.connect(`${socketDir}/flood_events.sock`);
-      await until(
-        async () =>
-          ((await counters(`${socketDir}/query.sock`)).subscribers_connected as number) > 0,
-        "the monitor",
-      );
+      await untilSubscribed(`${socketDir}/query.sock`);
       using pub2 = await RawClient.connect(`${socketDir}/command.sock`);
       await pub2.send(stateUpdate(total, pad, keys));
       const [next] = await monitor2.readN(1, 10_000);
@@ -134,10 +144,7 @@ Deno.test({
       assert.ok((next!.seq as number) > seen, `seq ${next!.seq} reused (a monitor saw ${seen})`);
       assert.equal(next!.seq, seen + 1, "a seq was skipped though the marks are exact");
       assert.match(second.stderr(), /Resuming past seqs handed out/);
-    } finally {
-      await run("umount", ["-l", stateDir]);
-    }
-  },
+    }),
 });
 
 Deno.test({
@@ -146,12 +153,8 @@ Deno.test({
   ignore: tmpfsProbe !== null,
   sanitizeOps: false,
   sanitizeResources: false,
-  fn: async () => {
-    await using tmp = await withTmpDir();
-    const socketDir = `${tmp.path}/sockets`;
-    const stateDir = `${tmp.path}/state`;
-    assert.equal(await mountTmpfs(stateDir, "1m"), null);
-    try {
+  fn: () =>
+    onFullTmpfs(async (socketDir, stateDir) => {
       const total = 5000;
       const pad = "x".repeat(200);
       {
@@ -191,20 +194,14 @@ Deno.test({
         .event_types as Obj[];
       assert.equal(types.find((t) => t.event_type === "flood")!.last_seq, total + 1);
       assert.doesNotMatch(again.stderr(), /Resuming past seqs/, "marks were left behind");
-    } finally {
-      await run("umount", ["-l", stateDir]);
-    }
-  },
+    }),
 });
 
 Deno.test("DotfilesDaemon broadcasts nothing while the store can save neither state nor seqs, and resumes when it can", async () => {
   const store = new FailingStore(false);
   await using d = await startDaemon({ store, eventTypes: ["t"] });
   using sub = await RawClient.connect(d.sock("t_events.sock"));
-  await until(
-    async () => ((await counters(d.sock("query.sock"))).subscribers_connected as number) > 0,
-    "the subscriber",
-  );
+  await untilSubscribed(d.sock("query.sock"));
   using pub = await RawClient.connect(d.sock("command.sock"));
   await pub.send(progress("t", 0));
   assert.equal((await sub.readN(1, 5000))[0]!.seq, 1);
