@@ -535,21 +535,26 @@ const BUSY_STEP_MS = 0.2;
 /** What `Atomics.wait` waits on (nothing ever wakes it: a sleep). */
 const PAUSE = new Int32Array(new SharedArrayBuffer(4));
 
+/** SQLite's primary result code of an error, when `node:sqlite` gave one (statement errors do). */
+function primaryCode(error: unknown): number | null {
+  if (typeof error !== "object" || error === null) return null;
+  const code = (error as { errcode?: unknown }).errcode;
+  return typeof code === "number" ? code & 0xff : null;
+}
+
 /** `SQLITE_BUSY`: `exec` errors carry only SQLite's message, statement errors its code. */
 function isBusy(error: unknown): boolean {
-  if (typeof error !== "object" || error === null) return false;
-  const code = (error as { errcode?: unknown }).errcode;
-  if (typeof code === "number") return (code & 0xff) === 5;
-  return (error as { message?: unknown }).message === "database is locked";
+  const code = primaryCode(error);
+  if (code !== null) return code === 5;
+  return (error as { message?: unknown } | null)?.message === "database is locked";
 }
 
 /** SQLite's read-only, I/O error and disk full codes. */
 const DISK_CODES: ReadonlySet<number> = new Set([8, 10, 13]);
 
 function isDiskError(error: unknown): boolean {
-  if (typeof error !== "object" || error === null) return false;
-  const code = (error as { errcode?: unknown }).errcode;
-  return typeof code === "number" && DISK_CODES.has(code & 0xff);
+  const code = primaryCode(error);
+  return code !== null && DISK_CODES.has(code);
 }
 
 function parseJson(text: unknown): unknown {
